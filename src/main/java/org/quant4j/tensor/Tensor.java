@@ -1,0 +1,80 @@
+package org.quant4j.tensor;
+
+import org.quant4j.format.GgmlType;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+
+/**
+ * A named tensor: storage type, shape and bytes.
+ *
+ * <p>{@code shape} is row-major with the outermost dimension first, as PyTorch and safetensors write it: a linear
+ * layer's weight with {@code out} outputs and {@code in} inputs has shape {@code [out, in]}, each row one output.
+ * (GGUF lists dimensions innermost first; the GGUF reader and writer reverse them.) The bytes are little-endian,
+ * laid out exactly as the storage type defines (quantized types in ggml blocks along the last dimension), and may live
+ * on the heap or in a memory-mapped file.
+ */
+public record Tensor(String name, GgmlType type, long[] shape, MemorySegment data) {
+
+    public Tensor {
+        shape = shape.clone();
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("tensor " + name + ": negative dimension in " + Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        long expected = type.byteSize(n);
+        if (data.byteSize() != expected) {
+            throw new IllegalArgumentException("tensor " + name + ": " + type + " " + Arrays.toString(shape) + " needs "
+                    + expected + " bytes, storage has " + data.byteSize());
+        }
+    }
+
+    /** Number of values. */
+    public long size() {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    /** Length of the last (innermost) dimension: the row length. */
+    public long cols() { return shape.length == 0 ? 1 : shape[shape.length - 1]; }
+
+    /** Product of every dimension but the last. */
+    public long rows() { return shape.length == 0 ? 1 : size() / Math.max(1, cols()); }
+
+    public int rank() { return shape.length; }
+
+    public long dim(int i) { return shape[i]; }
+
+    @Override public long[] shape() { return shape.clone(); }
+
+    public Tensor withName(String newName) { return new Tensor(newName, type, shape, data); }
+
+    /** A heap F32 tensor holding a copy of {@code values}. */
+    public static Tensor ofFloats(String name, float[] values, long... shape) {
+        MemorySegment seg = MemorySegment.ofArray(new byte[values.length * 4]);
+        MemorySegment.copy(values, 0, seg, ValueLayout.JAVA_FLOAT_UNALIGNED, 0, values.length);
+        return new Tensor(name, GgmlType.F32, shape, seg);
+    }
+
+    /** A freshly allocated heap tensor of the given type and shape, zero-filled. */
+    public static Tensor allocate(String name, GgmlType type, long... shape) {
+        long n = 1;
+        for (long d : shape) n = Math.multiplyExact(n, d);
+        long bytes = type.byteSize(n);
+        if (bytes > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("tensor " + name + ": " + bytes + " bytes is too large for one heap array");
+        }
+        return new Tensor(name, type, shape, MemorySegment.ofArray(new byte[(int) bytes]));
+    }
+
+    @Override public String toString() {
+        return name + " " + type + " " + Arrays.toString(shape);
+    }
+
+    @Override public boolean equals(Object o) { return this == o; }
+
+    @Override public int hashCode() { return System.identityHashCode(this); }
+}
