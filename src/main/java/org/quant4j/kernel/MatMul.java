@@ -1,0 +1,77 @@
+package org.quant4j.kernel;
+
+import org.quant4j.format.GgmlType;
+import org.quant4j.tensor.Tensor;
+import org.quant4j.util.Q4jException;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * out = x · Wᵀ for a weight W of shape [outDim, in] in any supported storage type: the matrix-vector product of
+ * decoding (batch 1) and the matrix-matrix product of prompt processing (batch B, each weight row read once for all B
+ * tokens). Rows are shared among the {@link Parallel} threads.
+ */
+public final class MatMul {
+    private MatMul() {}
+
+    /** The dot product of one stored weight row with an F32 activation vector. */
+    @FunctionalInterface
+    public interface RowDot {
+        float dot(MemorySegment w, long rowByteOffset, float[] x, int xOff, int n);
+    }
+
+    /** The dot kernel for a storage type on the selected path (vector or scalar reference). */
+    public static RowDot rowDot(GgmlType type, boolean vector) {
+        return switch (type) {
+            case F32 -> vector ? FloatKernels::dotF32 : FloatKernels::dotF32Scalar;
+            case F16 -> vector ? FloatKernels::dotF16 : FloatKernels::dotF16Scalar;
+            case BF16 -> vector ? FloatKernels::dotBF16 : FloatKernels::dotBF16Scalar;
+            default -> throw new Q4jException("no matmul kernel for storage type " + type + " yet");
+        };
+    }
+
+    /**
+     * out[b * outDim + r] = sum_i W[r, i] * x[b * in + i] for b in [0, batch), r in [0, outDim).
+     *
+     * @param w   weight [outDim, in]
+     * @param x   activations (batch, in)
+     * @param out result (batch, outDim)
+     */
+    public static void matmul(Tensor w, float[] x, float[] out, int batch) {
+        int in = (int) w.cols();
+        int outDim = (int) w.rows();
+        RowDot dot = rowDot(w.type(), Kernels.vector());
+        long rowBytes = w.type().byteSize(in);
+        MemorySegment seg = w.data();
+        Parallel.forRange(outDim, 16, (start, end) -> {
+            for (int r = start; r < end; r++) {
+                long off = r * rowBytes;
+                for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, off, x, b * in, in);
+            }
+        });
+    }
+
+    /** Decodes row {@code row} of a tensor into {@code dst[dstOff ..]} as floats. */
+    public static void dequantizeRow(Tensor t, long row, float[] dst, int dstOff) {
+        int n = (int) t.cols();
+        MemorySegment seg = t.data();
+        long off = row * t.type().byteSize(n);
+        switch (t.type()) {
+            case F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, off, dst, dstOff, n);
+            case F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
+            case BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = FloatKernels.bf16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
+            default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type() + " yet");
+        }
+    }
+
+    /** The whole tensor as floats (for small tensors: norms, biases). */
+    public static float[] toFloats(Tensor t) {
+        long n = t.size();
+        if (n > Integer.MAX_VALUE - 16) throw new Q4jException("tensor " + t.name() + " is too large to expand to floats");
+        float[] out = new float[(int) n];
+        int cols = (int) t.cols();
+        for (long r = 0; r < t.rows(); r++) dequantizeRow(t, r, out, (int) (r * cols));
+        return out;
+    }
+}

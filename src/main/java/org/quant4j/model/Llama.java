@@ -1,0 +1,285 @@
+package org.quant4j.model;
+
+import org.quant4j.kernel.FloatKernels;
+import org.quant4j.kernel.MatMul;
+import org.quant4j.kernel.Parallel;
+import org.quant4j.tensor.Tensor;
+import org.quant4j.util.Q4jException;
+
+/**
+ * The Llama-family forward pass (Llama 1-3, Mistral, Qwen2, SmolLM, TinyLlama): token embedding → N × [RMSNorm →
+ * grouped-query attention with RoPE → residual → RMSNorm → SwiGLU feed-forward → residual] → RMSNorm → output head.
+ *
+ * <p>Weights stay in their storage type (mmapped or heap); every linear layer goes through {@link MatMul}, which
+ * picks the kernel for the storage type. {@link #forward} processes a batch of consecutive tokens at once (prompt
+ * processing reads each weight once per batch) and appends their keys and values to the {@link State}'s cache.
+ */
+public final class Llama {
+    public final LlamaConfig config;
+    public final Model model;
+
+    // ---- weights ----------------------------------------------------------------------------------------------
+    private final Tensor tokenEmbedding;     // [vocab, dim]
+    private final Tensor output;             // [vocab, dim] (the embedding when tied)
+    private final float[] outputNorm;        // (dim)
+    private final float[][] attnNorm;        // [layer](dim)
+    private final float[][] ffnNorm;         // [layer](dim)
+    private final Tensor[] wq, wk, wv, wo;    // [layer] [qDim, dim], [kvDim, dim], [kvDim, dim], [dim, qDim]
+    private final Tensor[] wGate, wUp, wDown; // [layer] [hidden, dim], [hidden, dim], [dim, hidden]
+    private final float[][] bq, bk, bv;      // [layer](qDim), (kvDim), (kvDim) or null
+    private final float[] ropeFrequencies;   // (headDim / 2): angle per position for each rotated pair
+
+    public Llama(Model model) {
+        this.model = model;
+        this.config = model.config();
+        LlamaConfig c = config;
+        Model.checkTensors(c, model.tensors(), model.source());
+        tokenEmbedding = model.tensor(Model.TOKEN_EMBD);
+        output = c.tiedEmbeddings() || !model.has(Model.OUTPUT) ? tokenEmbedding : model.tensor(Model.OUTPUT);
+        outputNorm = MatMul.toFloats(model.tensor(Model.OUTPUT_NORM));
+        int L = c.nLayers();
+        attnNorm = new float[L][];
+        ffnNorm = new float[L][];
+        wq = new Tensor[L]; wk = new Tensor[L]; wv = new Tensor[L]; wo = new Tensor[L];
+        wGate = new Tensor[L]; wUp = new Tensor[L]; wDown = new Tensor[L];
+        bq = new float[L][]; bk = new float[L][]; bv = new float[L][];
+        for (int l = 0; l < L; l++) {
+            attnNorm[l] = MatMul.toFloats(model.tensor(Model.attnNorm(l)));
+            ffnNorm[l] = MatMul.toFloats(model.tensor(Model.ffnNorm(l)));
+            wq[l] = model.tensor(Model.attnQ(l));
+            wk[l] = model.tensor(Model.attnK(l));
+            wv[l] = model.tensor(Model.attnV(l));
+            wo[l] = model.tensor(Model.attnOutput(l));
+            wGate[l] = model.tensor(Model.ffnGate(l));
+            wUp[l] = model.tensor(Model.ffnUp(l));
+            wDown[l] = model.tensor(Model.ffnDown(l));
+            if (model.has(Model.blk(l, "attn_q.bias"))) bq[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_q.bias")));
+            if (model.has(Model.blk(l, "attn_k.bias"))) bk[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_k.bias")));
+            if (model.has(Model.blk(l, "attn_v.bias"))) bv[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_v.bias")));
+        }
+        ropeFrequencies = ropeFrequencies(c, model.has("rope_freqs.weight") ? MatMul.toFloats(model.tensor("rope_freqs.weight")) : null);
+    }
+
+    /** θ_j = base^(−2j/headDim), divided by Llama-3 scaling factors when the model has them. */
+    static float[] ropeFrequencies(LlamaConfig c, float[] storedFactors) {
+        int half = c.headDim() / 2;
+        float[] freq = new float[half];
+        for (int j = 0; j < half; j++) {
+            double f = Math.pow(c.ropeTheta(), -2.0 * j / c.headDim());
+            if (storedFactors != null) {
+                f /= storedFactors[j];
+            } else if (c.ropeScaling() != null) {
+                LlamaConfig.RopeScaling s = c.ropeScaling();
+                double lowWavelen = s.originalContextLength() / s.lowFreqFactor();
+                double highWavelen = s.originalContextLength() / s.highFreqFactor();
+                double wavelen = 2 * Math.PI / f;
+                if (wavelen > lowWavelen) {
+                    f /= s.factor();
+                } else if (wavelen >= highWavelen) {
+                    double smooth = (s.originalContextLength() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                    f = (1 - smooth) * f / s.factor() + smooth * f;
+                }
+            }
+            freq[j] = (float) f;
+        }
+        return freq;
+    }
+
+    // ---- state ------------------------------------------------------------------------------------------------
+
+    /** The KV cache and scratch buffers of one sequence. */
+    public final class State {
+        public final int maxBatch;
+        public final int contextLength;
+        public int position;                 // tokens already in the cache
+        final float[][] keyCache, valueCache; // [layer](context, kvDim)
+        final float[] x, xb, xb2;            // (batch, dim)
+        final float[] q;                     // (batch, qDim)
+        final float[] k, v;                  // (batch, kvDim)
+        final float[] attOut;                // (batch, qDim)
+        final float[] hb, hb2;               // (batch, hidden)
+        final float[] att;                   // (batch * nHeads, context) attention weights
+        final float[] lastX;                 // (dim)
+
+        State(int contextLength, int maxBatch) {
+            LlamaConfig c = config;
+            this.contextLength = contextLength;
+            this.maxBatch = maxBatch;
+            long cacheBytes = 2L * c.nLayers() * contextLength * c.kvDim() * 4;
+            if ((long) contextLength * c.kvDim() > Integer.MAX_VALUE - 16) {
+                throw new Q4jException("context of " + contextLength + " tokens is too long for one KV-cache array");
+            }
+            keyCache = new float[c.nLayers()][contextLength * c.kvDim()];
+            valueCache = new float[c.nLayers()][contextLength * c.kvDim()];
+            x = new float[maxBatch * c.dim()];
+            xb = new float[maxBatch * c.dim()];
+            xb2 = new float[maxBatch * c.dim()];
+            q = new float[maxBatch * c.qDim()];
+            k = new float[maxBatch * c.kvDim()];
+            v = new float[maxBatch * c.kvDim()];
+            attOut = new float[maxBatch * c.qDim()];
+            hb = new float[maxBatch * c.hiddenDim()];
+            hb2 = new float[maxBatch * c.hiddenDim()];
+            att = new float[maxBatch * c.nHeads() * contextLength];
+            lastX = new float[c.dim()];
+            assert cacheBytes > 0;
+        }
+
+        public void reset() { position = 0; }
+    }
+
+    public State newState(int contextLength, int maxBatch) {
+        return new State(contextLength, Math.max(1, maxBatch));
+    }
+
+    public State newState() { return newState(config.contextLength(), 64); }
+
+    // ---- forward ----------------------------------------------------------------------------------------------
+
+    /** Feeds one token; returns the logits (vocab) for the next. */
+    public float[] forward(State s, int token) {
+        return forward(s, new int[]{token}, false);
+    }
+
+    /**
+     * Feeds {@code tokens} at positions {@code s.position ...} (in batches of at most {@code s.maxBatch}) and returns
+     * logits: (tokens.length, vocab) when {@code allLogits}, else only the last token's (vocab).
+     */
+    public float[] forward(State s, int[] tokens, boolean allLogits) {
+        LlamaConfig c = config;
+        int vocab = c.vocabSize();
+        float[] logits = new float[(allLogits ? tokens.length : 1) * vocab];
+        for (int start = 0; start < tokens.length; start += s.maxBatch) {
+            int batch = Math.min(s.maxBatch, tokens.length - start);
+            if (s.position + batch > s.contextLength) {
+                throw new Q4jException("context full: " + (s.position + batch) + " tokens exceed the context of " + s.contextLength);
+            }
+            for (int b = 0; b < batch; b++) {
+                int t = tokens[start + b];
+                if (t < 0 || t >= vocab) throw new Q4jException("token id " + t + " is outside the vocabulary (" + vocab + ")");
+                MatMul.dequantizeRow(tokenEmbedding, t, s.x, b * c.dim());
+            }
+            for (int l = 0; l < c.nLayers(); l++) layer(s, l, batch);
+            if (allLogits) {
+                float[] out = new float[batch * vocab];
+                rmsnorm(s.xb, s.x, outputNorm, batch, c.dim(), c.normEps());
+                MatMul.matmul(output, s.xb, out, batch);
+                System.arraycopy(out, 0, logits, start * vocab, batch * vocab);
+            } else if (start + batch == tokens.length) {
+                rmsnorm(s.lastX, 0, s.x, (batch - 1) * c.dim(), outputNorm, c.dim(), c.normEps());
+                MatMul.matmul(output, s.lastX, logits, 1);
+            }
+            s.position += batch;
+        }
+        return logits;
+    }
+
+    private void layer(State s, int l, int batch) {
+        LlamaConfig c = config;
+        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim();
+        int pos0 = s.position;
+
+        // attention: xb = rmsnorm(x); q, k, v = xb · Wq/Wk/Wvᵀ (+ bias)
+        rmsnorm(s.xb, s.x, attnNorm[l], batch, dim, c.normEps());
+        MatMul.matmul(wq[l], s.xb, s.q, batch);
+        MatMul.matmul(wk[l], s.xb, s.k, batch);
+        MatMul.matmul(wv[l], s.xb, s.v, batch);
+        for (int b = 0; b < batch; b++) {
+            if (bq[l] != null) addInPlace(s.q, b * qDim, bq[l]);
+            if (bk[l] != null) addInPlace(s.k, b * kvDim, bk[l]);
+            if (bv[l] != null) addInPlace(s.v, b * kvDim, bv[l]);
+            int pos = pos0 + b;
+            rope(s.q, b * qDim, c.nHeads(), pos);
+            rope(s.k, b * kvDim, c.nKvHeads(), pos);
+            System.arraycopy(s.k, b * kvDim, s.keyCache[l], pos * kvDim, kvDim);
+            System.arraycopy(s.v, b * kvDim, s.valueCache[l], pos * kvDim, kvDim);
+        }
+        attention(s, l, batch, pos0);
+        MatMul.matmul(wo[l], s.attOut, s.xb2, batch);
+        addInPlace(s.x, s.xb2, batch * dim);
+
+        // feed-forward: x += W_down · (silu(W_gate · xb) ⊙ (W_up · xb))
+        rmsnorm(s.xb, s.x, ffnNorm[l], batch, dim, c.normEps());
+        MatMul.matmul(wGate[l], s.xb, s.hb, batch);
+        MatMul.matmul(wUp[l], s.xb, s.hb2, batch);
+        for (int i = 0; i < batch * hidden; i++) {
+            float g = s.hb[i];
+            s.hb[i] = g / (1f + (float) Math.exp(-g)) * s.hb2[i];
+        }
+        MatMul.matmul(wDown[l], s.hb, s.xb2, batch);
+        addInPlace(s.x, s.xb2, batch * dim);
+    }
+
+    /** Causal grouped-query attention for each token of the batch and each head, in parallel over (token, head). */
+    private void attention(State s, int l, int batch, int pos0) {
+        LlamaConfig c = config;
+        int headDim = c.headDim(), nHeads = c.nHeads(), kvDim = c.kvDim(), kvMul = c.kvMul(), qDim = c.qDim();
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        float[] keys = s.keyCache[l], values = s.valueCache[l];
+        Parallel.forRange(batch * nHeads, 1, (start, end) -> {
+            for (int bh = start; bh < end; bh++) {
+                int b = bh / nHeads, h = bh % nHeads;
+                int pos = pos0 + b;
+                int qOff = b * qDim + h * headDim;
+                int kvOff = (h / kvMul) * headDim;
+                int attOff = bh * s.contextLength;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int t = 0; t <= pos; t++) {
+                    float score = FloatKernels.dot(s.q, qOff, keys, t * kvDim + kvOff, headDim) * scale;
+                    s.att[attOff + t] = score;
+                    if (score > max) max = score;
+                }
+                float sum = 0;
+                for (int t = 0; t <= pos; t++) {
+                    float e = (float) Math.exp(s.att[attOff + t] - max);
+                    s.att[attOff + t] = e;
+                    sum += e;
+                }
+                int outOff = b * qDim + h * headDim;
+                java.util.Arrays.fill(s.attOut, outOff, outOff + headDim, 0f);
+                float inv = 1f / sum;
+                for (int t = 0; t <= pos; t++) {
+                    FloatKernels.axpy(s.att[attOff + t] * inv, values, t * kvDim + kvOff, s.attOut, outOff, headDim);
+                }
+            }
+        });
+    }
+
+    /** Rotates each head's pairs by pos·θ_j: adjacent pairs (2j, 2j+1) in NORMAL layout, (j, j + headDim/2) in NEOX. */
+    private void rope(float[] vec, int off, int heads, int pos) {
+        int headDim = config.headDim(), half = headDim / 2;
+        boolean neox = config.ropeType() == LlamaConfig.RopeType.NEOX;
+        for (int j = 0; j < half; j++) {
+            float angle = pos * ropeFrequencies[j];
+            float cos = (float) Math.cos(angle), sin = (float) Math.sin(angle);
+            for (int h = 0; h < heads; h++) {
+                int base = off + h * headDim;
+                int i0 = neox ? base + j : base + 2 * j;
+                int i1 = neox ? base + j + half : base + 2 * j + 1;
+                float a = vec[i0], b = vec[i1];
+                vec[i0] = a * cos - b * sin;
+                vec[i1] = a * sin + b * cos;
+            }
+        }
+    }
+
+    // ---- small helpers ----------------------------------------------------------------------------------------
+
+    static void rmsnorm(float[] out, float[] x, float[] weight, int batch, int dim, float eps) {
+        for (int b = 0; b < batch; b++) rmsnorm(out, b * dim, x, b * dim, weight, dim, eps);
+    }
+
+    static void rmsnorm(float[] out, int outOff, float[] x, int xOff, float[] weight, int dim, float eps) {
+        float ss = FloatKernels.dot(x, xOff, x, xOff, dim);
+        float inv = (float) (1.0 / Math.sqrt(ss / dim + eps));
+        for (int i = 0; i < dim; i++) out[outOff + i] = weight[i] * (inv * x[xOff + i]);
+    }
+
+    private static void addInPlace(float[] dst, int off, float[] add) {
+        for (int i = 0; i < add.length; i++) dst[off + i] += add[i];
+    }
+
+    private static void addInPlace(float[] dst, float[] add, int n) {
+        for (int i = 0; i < n; i++) dst[i] += add[i];
+    }
+}
