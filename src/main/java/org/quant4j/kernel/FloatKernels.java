@@ -75,13 +75,31 @@ public final class FloatKernels {
         return halfToFloat((IntVector) s.convertShape(VectorOperators.S2I, I, 0));
     }
 
+    /**
+     * Half bits in the low 16 bits of each lane → float, exact for finite values (normals and subnormals: the magnitude
+     * shifted into float position and scaled by 2^112 rebiases the exponent from 15 to 127). Infinities and NaNs are
+     * not handled here: callers track the largest magnitude and fall back to the scalar path when one occurs.
+     */
+    static FloatVector finiteHalfToFloat(IntVector h, IntVector magnitude) {
+        return magnitude.lanewise(VectorOperators.LSHL, 13).or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
+                .reinterpretAsFloats().mul(0x1p112f);
+    }
+
     public static float dotF16(MemorySegment w, long off, float[] x, int xOff, int n) {
         int L = F.length();
         FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F);
+        IntVector maxMagnitude = IntVector.zero(I);
         int i = 0;
         for (; i + 2 * L <= n; i += 2 * L) {
-            a0 = loadF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
-            a1 = loadF16(w, off + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
+            IntVector h0 = (IntVector) ShortVector.fromMemorySegment(S, w, off + 2L * i, LE).convertShape(VectorOperators.S2I, I, 0);
+            IntVector h1 = (IntVector) ShortVector.fromMemorySegment(S, w, off + 2L * (i + L), LE).convertShape(VectorOperators.S2I, I, 0);
+            IntVector m0 = h0.and(0x7fff), m1 = h1.and(0x7fff);
+            maxMagnitude = maxMagnitude.max(m0).max(m1);
+            a0 = finiteHalfToFloat(h0, m0).fma(FloatVector.fromArray(F, x, xOff + i), a0);
+            a1 = finiteHalfToFloat(h1, m1).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
+        }
+        if (maxMagnitude.reduceLanes(VectorOperators.MAX) >= 0x7c00) {
+            return dotF16Scalar(w, off, x, xOff, n); // an infinity or NaN in this row: take the exact path
         }
         for (; i + L <= n; i += L) a0 = loadF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
         float s = a0.add(a1).reduceLanes(VectorOperators.ADD);

@@ -84,7 +84,11 @@ public final class Parallel {
             remaining.set(parts - 1);
             generation++;                       // publish (volatile write after the plain writes)
             for (int i = 0; i < parts - 1; i++) LockSupport.unpark(workers[i]);
-            part(0);
+            try {
+                part(0);
+            } catch (Throwable t) {
+                failure = t;
+            }
             int spins = 0;
             while (remaining.get() > 0) {
                 if (++spins < 20000) Thread.onSpinWait();

@@ -10,8 +10,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Writes GGUF version 3 files as llama.cpp does: header, metadata, tensor infos, zero padding to the alignment, then
@@ -21,7 +23,27 @@ import java.util.Map;
 public final class GgufWriter {
     private GgufWriter() {}
 
+    /**
+     * A tensor to be written whose bytes are produced only when the writer reaches it, so a model can be converted
+     * or quantized tensor by tensor without holding it all in memory.
+     */
+    public record PendingTensor(String name, org.quant4j.format.GgmlType type, long[] shape, Supplier<MemorySegment> data) {
+        public long byteSize() {
+            long n = 1;
+            for (long d : shape) n = Math.multiplyExact(n, d);
+            return type.byteSize(n);
+        }
+
+        public static PendingTensor of(Tensor t) { return new PendingTensor(t.name(), t.type(), t.shape(), t::data); }
+    }
+
     public static void write(Path out, Map<String, GgufValue> metadata, List<Tensor> tensors, Path... inputs) {
+        List<PendingTensor> pending = new ArrayList<>(tensors.size());
+        for (Tensor t : tensors) pending.add(PendingTensor.of(t));
+        writePending(out, metadata, pending, inputs);
+    }
+
+    public static void writePending(Path out, Map<String, GgufValue> metadata, List<PendingTensor> tensors, Path... inputs) {
         long alignment = GgufFile.DEFAULT_ALIGNMENT;
         GgufValue al = metadata.get("general.alignment");
         if (al != null) alignment = al.asLong();
@@ -29,7 +51,7 @@ public final class GgufWriter {
         AtomicOutput.write(out, ch -> writeTo(ch, metadata, tensors, align), inputs);
     }
 
-    private static void writeTo(FileChannel ch, Map<String, GgufValue> metadata, List<Tensor> tensors, long alignment) throws IOException {
+    private static void writeTo(FileChannel ch, Map<String, GgufValue> metadata, List<PendingTensor> tensors, long alignment) throws IOException {
         Bytes h = new Bytes();
         h.i32(GgufFile.MAGIC);
         h.i32(3);
@@ -41,21 +63,24 @@ public final class GgufWriter {
             h.value(e.getValue().type(), e.getValue().value());
         }
         long offset = 0;
-        for (Tensor t : tensors) {
+        for (PendingTensor t : tensors) {
             h.string(t.name());
             long[] shape = t.shape();
             h.i32(shape.length);
             for (int i = shape.length - 1; i >= 0; i--) h.i64(shape[i]);
             h.i32(t.type().id());
             h.i64(offset);
-            offset = GgufFile.alignUp(offset + t.data().byteSize(), alignment);
+            offset = GgufFile.alignUp(offset + t.byteSize(), alignment);
         }
         long headerLen = h.size();
         h.zeros(GgufFile.alignUp(headerLen, alignment) - headerLen);
         writeFully(ch, ByteBuffer.wrap(h.toByteArray()));
-        for (Tensor t : tensors) {
-            MemorySegment d = t.data();
+        for (PendingTensor t : tensors) {
+            MemorySegment d = t.data().get();
             long n = d.byteSize();
+            if (n != t.byteSize()) {
+                throw new IllegalStateException("tensor " + t.name() + ": produced " + n + " bytes, expected " + t.byteSize());
+            }
             for (long pos = 0; pos < n; ) {
                 long chunk = Math.min(n - pos, 1L << 28);
                 writeFully(ch, d.asSlice(pos, chunk).asByteBuffer());

@@ -1,0 +1,117 @@
+package org.quant4j.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.quant4j.io.ModelLoader;
+import org.quant4j.kernel.Kernels;
+import org.quant4j.kernel.Parallel;
+import org.quant4j.model.Llama;
+import org.quant4j.model.Model;
+import org.quant4j.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.*;
+import java.util.concurrent.Callable;
+
+/**
+ * Prompt-processing and generation speed, measured like llama-bench: pp = a prompt of N tokens in one batch from an
+ * empty cache; tg = N tokens generated one at a time from an empty cache. Each test is repeated and reported as
+ * mean ± standard deviation of tokens/s, with the thread count.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure prompt-processing and generation speed (tokens/s).")
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "MODEL") Path modelPath;
+    @Option(names = {"-p", "--prompt"}, defaultValue = "128", description = "prompt tokens (0 to skip; default ${DEFAULT-VALUE})") int promptTokens;
+    @Option(names = {"-n", "--gen"}, defaultValue = "32", description = "generated tokens (0 to skip; default ${DEFAULT-VALUE})") int genTokens;
+    @Option(names = {"-t", "--threads"}, split = ",", description = "thread counts to test (default: all cores)") List<Integer> threads;
+    @Option(names = {"-r", "--repetitions"}, defaultValue = "3") int repetitions;
+    @Option(names = "--batch", defaultValue = "128", description = "prompt batch size") int batch;
+    @Option(names = "--scalar", description = "use the scalar reference kernels") boolean scalar;
+    @Option(names = "--json", description = "machine-readable output") boolean json;
+
+    record Row(String test, int threads, double tokensPerSecond, double stddev, double weightGBps) {}
+
+    @Override public Integer call() throws Exception {
+        if (scalar) Kernels.setVector(false);
+        List<Integer> ts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
+        List<Row> rows = new ArrayList<>();
+        try (Model model = ModelLoader.load(modelPath)) {
+            Llama llama = new Llama(model);
+            int ctx = Math.max(promptTokens, genTokens) + 1;
+            long weightBytes = bytesPerToken(model);
+            SplittableRandom rng = new SplittableRandom(7);
+            int vocab = model.config().vocabSize();
+            int[] prompt = new int[promptTokens];
+            for (int i = 0; i < promptTokens; i++) prompt[i] = rng.nextInt(vocab);
+            if (!json) {
+                System.out.printf("model: %s  (%s, %,d parameters, %.2f MiB of weights, %.2f MiB read per generated token)%n",
+                        modelPath, model.config().architecture(), model.config().parameterCount(), model.byteSize() / 1048576.0, weightBytes / 1048576.0);
+                System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
+                System.out.printf("%-8s %7s %14s %10s%n", "test", "threads", "tokens/s", "GB/s");
+            }
+            for (int t : ts) {
+                Parallel.setThreads(t);
+                Llama.State state = llama.newState(ctx, Math.min(batch, Math.max(1, promptTokens)));
+                // warm-up: compile the kernels
+                state.reset();
+                llama.forward(state, Arrays.copyOf(prompt, Math.min(prompt.length, 8)), false);
+                if (promptTokens > 0) {
+                    double[] r = new double[repetitions];
+                    for (int i = 0; i < repetitions; i++) {
+                        state.reset();
+                        long t0 = System.nanoTime();
+                        llama.forward(state, prompt, false);
+                        r[i] = promptTokens / ((System.nanoTime() - t0) / 1e9);
+                    }
+                    rows.add(print(new Row("pp" + promptTokens, t, mean(r), std(r), Double.NaN)));
+                }
+                if (genTokens > 0) {
+                    double[] r = new double[repetitions];
+                    for (int i = 0; i < repetitions; i++) {
+                        state.reset();
+                        int tok = 1;
+                        long t0 = System.nanoTime();
+                        for (int g = 0; g < genTokens; g++) {
+                            float[] logits = llama.forward(state, tok);
+                            tok = org.quant4j.eval.Sampler.argmax(logits);
+                        }
+                        r[i] = genTokens / ((System.nanoTime() - t0) / 1e9);
+                    }
+                    double tps = mean(r);
+                    rows.add(print(new Row("tg" + genTokens, t, tps, std(r), tps * weightBytes / 1e9)));
+                }
+            }
+        }
+        if (json) System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(rows));
+        return 0;
+    }
+
+    private Row print(Row r) {
+        if (!json) {
+            System.out.printf("%-8s %7d %8.2f ± %-5.2f %8s%n", r.test(), r.threads(), r.tokensPerSecond(), r.stddev(),
+                    Double.isNaN(r.weightGBps()) ? "" : String.format("%.2f", r.weightGBps()));
+        }
+        return r;
+    }
+
+    /** Bytes of weights one decoded token reads: every tensor except the embedding, of which only one row is read. */
+    static long bytesPerToken(Model m) {
+        long n = 0;
+        for (Tensor t : m.tensors().values()) {
+            if (t.name().equals(Model.TOKEN_EMBD) && !m.config().tiedEmbeddings()) n += t.data().byteSize() / Math.max(1, t.rows());
+            else n += t.data().byteSize();
+        }
+        return n;
+    }
+
+    private static double mean(double[] v) { double s = 0; for (double x : v) s += x; return s / v.length; }
+
+    private static double std(double[] v) {
+        if (v.length < 2) return 0;
+        double m = mean(v), s = 0;
+        for (double x : v) s += (x - m) * (x - m);
+        return Math.sqrt(s / (v.length - 1));
+    }
+}
