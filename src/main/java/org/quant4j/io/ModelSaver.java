@@ -1,0 +1,43 @@
+package org.quant4j.io;
+
+import org.quant4j.format.GgmlType;
+import org.quant4j.io.gguf.GgufModelWriter;
+import org.quant4j.io.llama2c.Llama2cWriter;
+import org.quant4j.model.Model;
+import org.quant4j.util.Q4jException;
+
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** Writes a model in any supported format. */
+public final class ModelSaver {
+    private ModelSaver() {}
+
+    public enum Format {
+        GGUF, LLAMA2C, SAFETENSORS;
+
+        public static Format parse(String s) {
+            return switch (s.toLowerCase(Locale.ROOT)) {
+                case "gguf" -> GGUF;
+                case "llama2c", "llama2.c", "bin" -> LLAMA2C;
+                case "safetensors", "hf" -> SAFETENSORS;
+                default -> throw new Q4jException("unknown output format '" + s + "' (gguf, llama2c, safetensors)");
+            };
+        }
+
+        public static Format fromName(Path p) {
+            String n = p.getFileName().toString().toLowerCase(Locale.ROOT);
+            if (n.endsWith(".gguf")) return GGUF;
+            if (n.endsWith(".bin")) return LLAMA2C;
+            return SAFETENSORS;
+        }
+    }
+
+    public static void save(Model model, Path out, Format format, GgmlType floatType, int llama2cVersion, Path... inputs) {
+        switch (format) {
+            case GGUF -> GgufModelWriter.write(model, out, floatType, inputs);
+            case LLAMA2C -> Llama2cWriter.write(model, out, llama2cVersion, inputs);
+            case SAFETENSORS -> throw new Q4jException(out + ": safetensors output is not wired in yet");
+        }
+    }
+}
