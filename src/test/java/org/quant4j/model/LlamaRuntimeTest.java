@@ -141,4 +141,29 @@ class LlamaRuntimeTest {
         assertEquals(plain[0], f[0], 0f, "high frequencies are not scaled");
         assertEquals(plain[7] / 8f, f[7], 1e-12f, "low frequencies are divided by the factor");
     }
+
+    @Test
+    void aMissingOrMisshapenTensorIsNamed(@TempDir Path dir) {
+        java.util.List<org.quant4j.tensor.Tensor> kept = new java.util.ArrayList<>();
+        for (var t : gguf.tensors().values()) if (!t.name().equals(Model.ffnUp(3))) kept.add(t);
+        java.util.Map<String, org.quant4j.io.gguf.GgufValue> meta = new java.util.LinkedHashMap<>(gguf.config().toGguf());
+        meta.putAll(gguf.metadata());
+        Path out = dir.resolve("missing.gguf");
+        org.quant4j.io.gguf.GgufWriter.write(out, meta, kept);
+        try (Model m = ModelLoader.load(out)) {
+            var e = assertThrows(org.quant4j.util.Q4jException.class, () -> new Llama(m));
+            assertTrue(e.getMessage().contains("blk.3.ffn_up.weight") && e.getMessage().contains("missing.gguf"), e.getMessage());
+        }
+        // a tensor of the wrong shape
+        kept.clear();
+        for (var t : gguf.tensors().values()) {
+            kept.add(t.name().equals(Model.attnK(1)) ? new org.quant4j.tensor.Tensor(t.name(), t.type(), new long[]{64, 32}, t.data()) : t);
+        }
+        Path bad = dir.resolve("shape.gguf");
+        org.quant4j.io.gguf.GgufWriter.write(bad, meta, kept);
+        try (Model m = ModelLoader.load(bad)) {
+            var e = assertThrows(org.quant4j.util.Q4jException.class, () -> new Llama(m));
+            assertTrue(e.getMessage().contains("blk.1.attn_k.weight") && e.getMessage().contains("[64, 32]"), e.getMessage());
+        }
+    }
 }
