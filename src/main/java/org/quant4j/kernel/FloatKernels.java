@@ -155,6 +155,37 @@ public final class FloatKernels {
         return s;
     }
 
+    /**
+     * Four dot products at once: out[outOff + k·stride] = w[k·n ..][0, n) · x[xOff ..] for k = 0..3, each activation
+     * vector loaded once for four weight rows (prompt processing).
+     */
+    public static void dot4(float[] w, int n, float[] x, int xOff, float[] out, int outOff, int stride) {
+        if (!Kernels.vector()) {
+            for (int k = 0; k < 4; k++) out[outOff + k * stride] = dot(w, k * n, x, xOff, n);
+            return;
+        }
+        int L = F.length();
+        FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xOff + i);
+            a0 = FloatVector.fromArray(F, w, i).fma(xv, a0);
+            a1 = FloatVector.fromArray(F, w, n + i).fma(xv, a1);
+            a2 = FloatVector.fromArray(F, w, 2 * n + i).fma(xv, a2);
+            a3 = FloatVector.fromArray(F, w, 3 * n + i).fma(xv, a3);
+        }
+        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            float xi = x[xOff + i];
+            s0 += w[i] * xi; s1 += w[n + i] * xi; s2 += w[2 * n + i] * xi; s3 += w[3 * n + i] * xi;
+        }
+        out[outOff] = s0;
+        out[outOff + stride] = s1;
+        out[outOff + 2 * stride] = s2;
+        out[outOff + 3 * stride] = s3;
+    }
+
     /** y[yOff+i] += alpha * x[xOff+i] */
     public static void axpy(float alpha, float[] x, int xOff, float[] y, int yOff, int n) {
         int i = 0;

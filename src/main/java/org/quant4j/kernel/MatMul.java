@@ -44,6 +44,21 @@ public final class MatMul {
         RowDot dot = rowDot(w.type(), Kernels.vector());
         long rowBytes = w.type().byteSize(in);
         MemorySegment seg = w.data();
+        if (batch >= 4 && Kernels.vector()) {
+            // prompt processing: decode four weight rows once, then reuse each activation load for all four
+            Parallel.forRange(outDim, 16, (start, end) -> {
+                float[] rows4 = new float[4 * in]; // (4, in)
+                int r = start;
+                for (; r + 4 <= end; r += 4) {
+                    for (int k = 0; k < 4; k++) dequantizeRow(w, r + k, rows4, k * in);
+                    for (int b = 0; b < batch; b++) FloatKernels.dot4(rows4, in, x, b * in, out, b * outDim + r, 1);
+                }
+                for (; r < end; r++) {
+                    for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, r * rowBytes, x, b * in, in);
+                }
+            });
+            return;
+        }
         Parallel.forRange(outDim, 16, (start, end) -> {
             for (int r = start; r < end; r++) {
                 long off = r * rowBytes;
