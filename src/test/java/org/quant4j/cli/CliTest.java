@@ -82,4 +82,21 @@ class CliTest {
         assertTrue(o.err().contains("refusing to overwrite"), o.err());
         assertArrayEquals(before, Files.readAllBytes(copy));
     }
+
+    @Test
+    void memoryOfSeventyBillionParameters() {
+        Outcome o = run("memory", "70B");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().matches("(?s).*FP32\\s+32\\.00\\s+280 GB.*"), o.out());
+        assertTrue(o.out().matches("(?s).*FP16 / BF16\\s+16\\.00\\s+140 GB.*"), o.out());
+        assertEquals(7e10, MemoryCommand.parseCount("70B"));
+        assertEquals(1.35e8, MemoryCommand.parseCount("135m"));
+    }
+
+    @Test
+    void formatsTable() {
+        Outcome o = run("formats", "--value", "0.1");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().contains("FP8 E4M3") && o.out().contains("448"), o.out());
+    }
 }
