@@ -99,4 +99,18 @@ class CliTest {
         assertEquals(0, o.code(), o.err());
         assertTrue(o.out().contains("FP8 E4M3") && o.out().contains("448"), o.out());
     }
+
+    @Test
+    void inspectWritesPicturesAndASelfContainedReport(@TempDir Path dir) throws Exception {
+        Outcome o = run("inspect", "models/stories260K/stories260K.bin", "--tensor", "blk.1.ffn_down.weight", "--bits", "4",
+                "--group-size", "4", "--asymmetric", "-o", dir.toString());
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().contains("blk.1.ffn_down.weight") && o.out().contains("kurtosis"), o.out());
+        for (String png : new String[]{"histogram.png", "patch.png", "channels.png", "error-histogram.png"}) {
+            byte[] b = Files.readAllBytes(dir.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
+        }
+        String html = Files.readString(dir.resolve("report.html"));
+        assertTrue(html.contains("data:image/png;base64,") && html.contains("INT4 asymmetric g4") && !html.contains("src=\"http"), "self-contained");
+    }
 }
