@@ -4,7 +4,7 @@ package org.quant4j.format;
  * Every tensor storage type ggml defines, with its numeric id (as written in GGUF), the number of values in one block
  * and the number of bytes one block takes. Ids and sizes follow ggml.h / ggml.c; ids that ggml retired are absent.
  */
-public enum GgmlType {
+public enum GgmlType implements StorageType {
     F32(0, 1, 4),
     F16(1, 1, 2),
     Q4_0(2, 32, 18),
@@ -59,8 +59,6 @@ public enum GgmlType {
 
     public boolean isQuantized() { return blockSize > 1; }
 
-    /** Bits per weight, counting scales and other block metadata. */
-    public double bitsPerWeight() { return 8.0 * typeSize / blockSize; }
 
     /**
      * Bytes that {@code count} values of this type occupy.

@@ -23,7 +23,7 @@ import java.nio.ByteOrder;
  * So a symmetric INT4 group of 32 is byte-for-byte a ggml Q4_0 block, and a symmetric INT8 group of 32 a Q8_0 block.
  * W8 per-channel, W4 g32/g64/g128 and W3/W2 g32 are all instances.
  */
-public record IntQuantType(int bits, int groupSize, boolean symmetric) {
+public record IntQuantType(int bits, int groupSize, boolean symmetric) implements StorageType {
 
     public IntQuantType {
         if (bits < 2 || bits > 8) throw new IllegalArgumentException("2..8 bits, not " + bits);
@@ -42,7 +42,6 @@ public record IntQuantType(int bits, int groupSize, boolean symmetric) {
 
     public int blockSize() { return groupSize; }
 
-    public double bitsPerWeight() { return 8.0 * typeSize() / groupSize; }
 
     public int qmin() { return -(1 << (bits - 1)); }
 

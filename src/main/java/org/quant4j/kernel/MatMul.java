@@ -1,6 +1,8 @@
 package org.quant4j.kernel;
 
 import org.quant4j.format.GgmlType;
+import org.quant4j.format.IntQuantType;
+import org.quant4j.format.StorageType;
 import org.quant4j.tensor.Tensor;
 import org.quant4j.util.Q4jException;
 
@@ -22,12 +24,15 @@ public final class MatMul {
     }
 
     /** The dot kernel for a storage type on the selected path (vector or scalar reference). */
-    public static RowDot rowDot(GgmlType type, boolean vector) {
+    public static RowDot rowDot(StorageType type, boolean vector) {
         return switch (type) {
-            case F32 -> vector ? FloatKernels::dotF32 : FloatKernels::dotF32Scalar;
-            case F16 -> vector ? FloatKernels::dotF16 : FloatKernels::dotF16Scalar;
-            case BF16 -> vector ? FloatKernels::dotBF16 : FloatKernels::dotBF16Scalar;
-            default -> throw new Q4jException("no matmul kernel for storage type " + type + " yet");
+            case GgmlType g -> switch (g) {
+                case F32 -> vector ? FloatKernels::dotF32 : FloatKernels::dotF32Scalar;
+                case F16 -> vector ? FloatKernels::dotF16 : FloatKernels::dotF16Scalar;
+                case BF16 -> vector ? FloatKernels::dotBF16 : FloatKernels::dotBF16Scalar;
+                default -> throw new Q4jException("no matmul kernel for storage type " + g + " yet");
+            };
+            case IntQuantType q -> vector ? q::dot : q::dotScalar;
         };
     }
 
@@ -73,10 +78,11 @@ public final class MatMul {
         MemorySegment seg = t.data();
         long off = row * t.type().byteSize(n);
         switch (t.type()) {
-            case F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, off, dst, dstOff, n);
-            case F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
-            case BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = FloatKernels.bf16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
-            default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type() + " yet");
+            case GgmlType.F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, off, dst, dstOff, n);
+            case GgmlType.F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
+            case GgmlType.BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = FloatKernels.bf16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
+            case IntQuantType q -> q.decode(seg, off, dst, dstOff, n);
+            default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type().name() + " yet");
         }
     }
 

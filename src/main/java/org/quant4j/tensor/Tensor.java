@@ -1,6 +1,7 @@
 package org.quant4j.tensor;
 
 import org.quant4j.format.GgmlType;
+import org.quant4j.format.StorageType;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,7 +16,7 @@ import java.util.Arrays;
  * laid out exactly as the storage type defines (quantized types in ggml blocks along the last dimension), and may live
  * on the heap or in a memory-mapped file.
  */
-public record Tensor(String name, GgmlType type, long[] shape, MemorySegment data) {
+public record Tensor(String name, StorageType type, long[] shape, MemorySegment data) {
 
     public Tensor {
         shape = shape.clone();
@@ -23,6 +24,10 @@ public record Tensor(String name, GgmlType type, long[] shape, MemorySegment dat
         for (long d : shape) {
             if (d < 0) throw new IllegalArgumentException("tensor " + name + ": negative dimension in " + Arrays.toString(shape));
             n = Math.multiplyExact(n, d);
+        }
+        if (shape.length > 0 && shape[shape.length - 1] % type.blockSize() != 0) {
+            throw new IllegalArgumentException("tensor " + name + ": rows of " + shape[shape.length - 1] + " values do not divide into "
+                    + type.name() + " blocks of " + type.blockSize());
         }
         long expected = type.byteSize(n);
         if (data.byteSize() != expected) {
@@ -46,6 +51,12 @@ public record Tensor(String name, GgmlType type, long[] shape, MemorySegment dat
 
     public int rank() { return shape.length; }
 
+    /** The storage type as a ggml type, for formats that hold only those (GGUF). */
+    public GgmlType ggmlType() {
+        if (type instanceof GgmlType g) return g;
+        throw new IllegalStateException("tensor " + name + " is stored as " + type.name() + ", not a ggml type");
+    }
+
     public long dim(int i) { return shape[i]; }
 
     @Override public long[] shape() { return shape.clone(); }
@@ -60,7 +71,7 @@ public record Tensor(String name, GgmlType type, long[] shape, MemorySegment dat
     }
 
     /** A freshly allocated heap tensor of the given type and shape, zero-filled. */
-    public static Tensor allocate(String name, GgmlType type, long... shape) {
+    public static Tensor allocate(String name, StorageType type, long... shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);
         long bytes = type.byteSize(n);

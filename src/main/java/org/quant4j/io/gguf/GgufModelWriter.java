@@ -75,6 +75,15 @@ public final class GgufModelWriter {
     }
 
     private static PendingTensor convert(Tensor t, GgmlType floatType) {
+        if (t.type() instanceof org.quant4j.format.IntQuantType q) {
+            // symmetric groups of 32 have ggml's block layouts byte for byte
+            GgmlType same = q.symmetric() && q.groupSize() == 32 ? (q.bits() == 4 ? GgmlType.Q4_0 : q.bits() == 8 ? GgmlType.Q8_0 : null) : null;
+            if (same == null) {
+                throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": " + q.name() + " has no GGUF equivalent (only symmetric "
+                        + "4- and 8-bit groups of 32 do: Q4_0, Q8_0); save it as safetensors, or quantize to a GGUF type");
+            }
+            return new PendingTensor(t.name(), same, t.shape(), t::data);
+        }
         boolean floatMatrix = t.rank() >= 2 && (t.type() == GgmlType.F32 || t.type() == GgmlType.F16 || t.type() == GgmlType.BF16);
         if (floatType == null || !floatMatrix || t.type() == floatType) return PendingTensor.of(t);
         int cols = (int) t.cols();

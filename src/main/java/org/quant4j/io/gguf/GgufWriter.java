@@ -34,7 +34,7 @@ public final class GgufWriter {
             return type.byteSize(n);
         }
 
-        public static PendingTensor of(Tensor t) { return new PendingTensor(t.name(), t.type(), t.shape(), t::data); }
+        public static PendingTensor of(Tensor t) { return new PendingTensor(t.name(), t.ggmlType(), t.shape(), t::data); }
     }
 
     public static void write(Path out, Map<String, GgufValue> metadata, List<Tensor> tensors, Path... inputs) {
