@@ -18,4 +18,7 @@ public sealed interface StorageType permits GgmlType, IntQuantType {
     long byteSize(long count);
 
     default double bitsPerWeight() { return 8.0 * typeSize() / blockSize(); }
+
+    /** Bytes one row of {@code cols} values occupies. */
+    default long rowBytes(long cols) { return byteSize(cols); }
 }

@@ -47,7 +47,7 @@ public final class MatMul {
         int in = (int) w.cols();
         int outDim = (int) w.rows();
         RowDot dot = rowDot(w.type(), Kernels.vector());
-        long rowBytes = w.type().byteSize(in);
+        long rowBytes = w.type().rowBytes(in);
         MemorySegment seg = w.data();
         if (batch >= 4 && Kernels.vector()) {
             // prompt processing: decode four weight rows once, then reuse each activation load for all four
@@ -76,12 +76,12 @@ public final class MatMul {
     public static void dequantizeRow(Tensor t, long row, float[] dst, int dstOff) {
         int n = (int) t.cols();
         MemorySegment seg = t.data();
-        long off = row * t.type().byteSize(n);
+        long off = row * t.type().rowBytes(n);
         switch (t.type()) {
             case GgmlType.F32 -> MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT_UNALIGNED, off, dst, dstOff, n);
             case GgmlType.F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
             case GgmlType.BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = FloatKernels.bf16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
-            case IntQuantType q -> q.decode(seg, off, dst, dstOff, n);
+            case IntQuantType q -> q.decodeRow(seg, off, n, dst, dstOff);
             default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type().name() + " yet");
         }
     }

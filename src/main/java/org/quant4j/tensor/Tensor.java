@@ -25,14 +25,22 @@ public record Tensor(String name, StorageType type, long[] shape, MemorySegment 
             if (d < 0) throw new IllegalArgumentException("tensor " + name + ": negative dimension in " + Arrays.toString(shape));
             n = Math.multiplyExact(n, d);
         }
-        if (shape.length > 0 && shape[shape.length - 1] % type.blockSize() != 0) {
-            throw new IllegalArgumentException("tensor " + name + ": rows of " + shape[shape.length - 1] + " values do not divide into "
-                    + type.name() + " blocks of " + type.blockSize());
-        }
-        long expected = type.byteSize(n);
+        long expected = byteSize(name, type, shape);
         if (data.byteSize() != expected) {
             throw new IllegalArgumentException("tensor " + name + ": " + type + " " + Arrays.toString(shape) + " needs "
                     + expected + " bytes, storage has " + data.byteSize());
+        }
+    }
+
+    /** Bytes a tensor of this type and shape occupies: rows × bytes per row. */
+    public static long byteSize(String name, StorageType type, long[] shape) {
+        long cols = shape.length == 0 ? 1 : shape[shape.length - 1];
+        long rows = 1;
+        for (int i = 0; i < shape.length - 1; i++) rows = Math.multiplyExact(rows, shape[i]);
+        try {
+            return Math.multiplyExact(rows, type.rowBytes(cols));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("tensor " + name + ": rows of " + cols + " values cannot be stored as " + type.name() + ": " + e.getMessage());
         }
     }
 
@@ -72,9 +80,7 @@ public record Tensor(String name, StorageType type, long[] shape, MemorySegment 
 
     /** A freshly allocated heap tensor of the given type and shape, zero-filled. */
     public static Tensor allocate(String name, StorageType type, long... shape) {
-        long n = 1;
-        for (long d : shape) n = Math.multiplyExact(n, d);
-        long bytes = type.byteSize(n);
+        long bytes = byteSize(name, type, shape);
         if (bytes > Integer.MAX_VALUE - 16) {
             throw new IllegalArgumentException("tensor " + name + ": " + bytes + " bytes is too large for one heap array");
         }
