@@ -72,6 +72,53 @@ public final class MatMul {
         });
     }
 
+    /**
+     * W8A8: out = x · Wᵀ with the activations quantized to int8 once for the whole matmul (per token, or with a static
+     * scale when {@code staticScale} > 0) and int8 × int8 products accumulated in int32, for 8-bit integer weights:
+     * <pre>
+     *   out[b, r] = s_x[b] · Σ_g s_w[r, g] · (Σ_{i∈g} q_w[r, i] · q_x[b, i] − z_w[r, g] · Σ_{i∈g} q_x[b, i])
+     * </pre>
+     */
+    public static void matmulA8(Tensor w, float[] x, float[] out, int batch, float staticScale) {
+        if (!(w.type() instanceof IntQuantType t) || t.bits() != 8) {
+            throw new Q4jException("tensor " + w.name() + ": W8A8 needs 8-bit integer weights, not " + w.type().name());
+        }
+        int in = (int) w.cols(), outDim = (int) w.rows();
+        byte[] qx = new byte[batch * in];                    // (batch, in) activation codes, quantized once
+        float[] sx = new float[batch];                       // (batch) activation scales
+        Int8Kernels.quantizeRows(x, batch, in, staticScale, qx, sx);
+        int groups = t.groupsPerRow(in);
+        int[] groupSums = new int[batch * groups];           // (batch, groups) Σ q_x per group, for zero points
+        if (!t.symmetric()) {
+            for (int b = 0; b < batch; b++) {
+                for (int g = 0; g < groups; g++) {
+                    int c0 = t.perChannel() ? 0 : g * t.groupSize(), s = 0;
+                    for (int i = 0; i < t.groupLength(in, g); i++) s += qx[b * in + c0 + i];
+                    groupSums[b * groups + g] = s;
+                }
+            }
+        }
+        boolean vector = Kernels.vector();
+        long rowBytes = t.rowBytes(in);
+        MemorySegment seg = w.data();
+        Parallel.forRange(outDim, 16, (start, end) -> {
+            for (int r = start; r < end; r++) {
+                for (int b = 0; b < batch; b++) {
+                    float acc = 0;
+                    for (int g = 0; g < groups; g++) {
+                        long go = r * rowBytes + t.groupOffset(in, g);
+                        int n = t.groupLength(in, g), c0 = b * in + (t.perChannel() ? 0 : g * t.groupSize());
+                        long codes = go + t.headerBytes();
+                        int dot = vector ? Int8Kernels.dot(seg, codes, qx, c0, n) : Int8Kernels.dotScalar(seg, codes, qx, c0, n);
+                        if (!t.symmetric()) dot -= t.zeroPoint(seg, go) * groupSums[b * groups + g];
+                        acc += t.scale(seg, go) * dot;
+                    }
+                    out[b * outDim + r] = sx[b] * acc;
+                }
+            }
+        });
+    }
+
     /** Decodes row {@code row} of a tensor into {@code dst[dstOff ..]} as floats. */
     public static void dequantizeRow(Tensor t, long row, float[] dst, int dstOff) {
         int n = (int) t.cols();

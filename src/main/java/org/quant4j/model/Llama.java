@@ -29,6 +29,25 @@ public final class Llama {
     private final float[][] bq, bk, bv;      // [layer](qDim), (kvDim), (kvDim) or null
     private final float[] ropeFrequencies;   // (headDim / 2): angle per position for each rotated pair
 
+    // ---- activation quantization (W8A8) ----------------------------------------------------------------------
+    /** Metadata key naming how linear layers quantize their inputs: absent (float), "int8-dynamic", "int8-static". */
+    public static final String ACTIVATIONS_KEY = "quant4j.activations";
+    /** Suffix of the F32 [1] tensor holding a weight's static input scale: "blk.0.attn_q.input_scale". */
+    public static final String INPUT_SCALE = ".input_scale";
+    private final String activationMode;
+    private final java.util.Map<String, Float> inputScales = new java.util.HashMap<>();
+
+    /** Sees the input of every linear layer (calibration, importance matrices, outlier analysis). */
+    @FunctionalInterface
+    public interface LinearObserver {
+        /** @param x (batch, cols): the input of the layer whose weight is {@code weightName} */
+        void onInput(String weightName, float[] x, int batch, int cols);
+    }
+
+    private LinearObserver observer;
+
+    public void setObserver(LinearObserver observer) { this.observer = observer; }
+
     public Llama(Model model) {
         this.model = model;
         this.config = model.config();
@@ -58,6 +77,30 @@ public final class Llama {
             if (model.has(Model.blk(l, "attn_v.bias"))) bv[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_v.bias")));
         }
         ropeFrequencies = ropeFrequencies(c, model.has("rope_freqs.weight") ? MatMul.toFloats(model.tensor("rope_freqs.weight")) : null);
+        var mode = model.metadata().get(ACTIVATIONS_KEY);
+        activationMode = mode == null ? null : mode.asString();
+        if (activationMode != null && !activationMode.equals("int8-dynamic") && !activationMode.equals("int8-static")) {
+            throw new Q4jException(model.source() + ": unknown activation quantization '" + activationMode + "'");
+        }
+        for (Tensor t : model.tensors().values()) {
+            if (t.name().endsWith(INPUT_SCALE)) inputScales.put(t.name().substring(0, t.name().length() - INPUT_SCALE.length()) + ".weight", MatMul.toFloats(t)[0]);
+        }
+    }
+
+    /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
+    private void linear(Tensor w, float[] x, float[] out, int batch) {
+        if (observer != null) observer.onInput(w.name(), x, batch, (int) w.cols());
+        if (activationMode == null || !(w.type() instanceof org.quant4j.format.IntQuantType q) || q.bits() != 8) {
+            MatMul.matmul(w, x, out, batch);
+            return;
+        }
+        float staticScale = 0;
+        if (activationMode.equals("int8-static")) {
+            Float s = inputScales.get(w.name());
+            if (s == null) throw new Q4jException(model.source() + ": static activation quantization needs " + w.name().replace(".weight", INPUT_SCALE));
+            staticScale = s;
+        }
+        MatMul.matmulA8(w, x, out, batch, staticScale);
     }
 
     /** θ_j = base^(−2j/headDim), divided by Llama-3 scaling factors when the model has them. */
@@ -181,9 +224,9 @@ public final class Llama {
 
         // attention: xb = rmsnorm(x); q, k, v = xb · Wq/Wk/Wvᵀ (+ bias)
         rmsnorm(s.xb, s.x, attnNorm[l], batch, dim, c.normEps());
-        MatMul.matmul(wq[l], s.xb, s.q, batch);
-        MatMul.matmul(wk[l], s.xb, s.k, batch);
-        MatMul.matmul(wv[l], s.xb, s.v, batch);
+        linear(wq[l], s.xb, s.q, batch);
+        linear(wk[l], s.xb, s.k, batch);
+        linear(wv[l], s.xb, s.v, batch);
         for (int b = 0; b < batch; b++) {
             if (bq[l] != null) addInPlace(s.q, b * qDim, bq[l]);
             if (bk[l] != null) addInPlace(s.k, b * kvDim, bk[l]);
@@ -195,18 +238,18 @@ public final class Llama {
             System.arraycopy(s.v, b * kvDim, s.valueCache[l], pos * kvDim, kvDim);
         }
         attention(s, l, batch, pos0);
-        MatMul.matmul(wo[l], s.attOut, s.xb2, batch);
+        linear(wo[l], s.attOut, s.xb2, batch);
         addInPlace(s.x, s.xb2, batch * dim);
 
         // feed-forward: x += W_down · (silu(W_gate · xb) ⊙ (W_up · xb))
         rmsnorm(s.xb, s.x, ffnNorm[l], batch, dim, c.normEps());
-        MatMul.matmul(wGate[l], s.xb, s.hb, batch);
-        MatMul.matmul(wUp[l], s.xb, s.hb2, batch);
+        linear(wGate[l], s.xb, s.hb, batch);
+        linear(wUp[l], s.xb, s.hb2, batch);
         for (int i = 0; i < batch * hidden; i++) {
             float g = s.hb[i];
             s.hb[i] = g / (1f + (float) Math.exp(-g)) * s.hb2[i];
         }
-        MatMul.matmul(wDown[l], s.hb, s.xb2, batch);
+        linear(wDown[l], s.hb, s.xb2, batch);
         addInPlace(s.x, s.xb2, batch * dim);
     }
 
