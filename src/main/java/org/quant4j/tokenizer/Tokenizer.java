@@ -26,7 +26,10 @@ public interface Tokenizer {
     /**
      * The text of token ids, as {@code llama_detokenize(ids, removeSpecial=false, unparseSpecial=false)}: control
      * tokens give no text, byte tokens are joined into UTF-8 before decoding, and the leading space a SentencePiece
-     * vocabulary adds is removed when the first token carries it.
+     * vocabulary adds is removed when the first token carries it. As in llama.cpp, a leading BOS counts as that first
+     * token, so {@code decode(encode(s))} is {@code " " + s} for such vocabularies while
+     * {@code decode(encode(s, false, false))} is {@code s}. Byte-level BPE vocabularies (except the DeepSeek, Qwen2,
+     * ... ones) also drop the space before {@code . , ! ?} and in {@code 's 'm 're 've} (clean_up_tokenization_spaces).
      */
     default String decode(int[] ids) { return decode(ids, false, false); }
 
@@ -57,6 +60,9 @@ public interface Tokenizer {
     TokenType tokenType(int id);
 
     int vocabSize();
+
+    /** Whether {@code encode(text, true, ...)} starts with BOS ({@code tokenizer.ggml.add_bos_token}). */
+    boolean addsBos();
 
     /** The BOS (for WordPiece: [CLS]) id, or -1 if the vocabulary has none. */
     int bosId();

@@ -2,6 +2,7 @@ package org.quant4j.tokenizer;
 
 import org.quant4j.io.gguf.GgufFile;
 import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.model.Model;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -25,6 +26,11 @@ public final class Tokenizers {
             case BPE -> new ByteLevelBpe(vocab);
             case WPM -> new WordPiece(vocab);
         };
+    }
+
+    /** The tokenizer in a loaded model's metadata. */
+    public static Tokenizer fromModel(Model model) {
+        return fromMetadata(model.metadata(), model.source());
     }
 
     /** The tokenizer stored in a GGUF file. */

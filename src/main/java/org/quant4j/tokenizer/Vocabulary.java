@@ -112,11 +112,14 @@ final class Vocabulary {
         GgufValue scoreValue = meta.get(KEY_SCORES);
         if (scoreValue != null) {
             GgufValue.Array a = array(scoreValue, KEY_SCORES);
+            if (!(a.elements() instanceof float[]) && !(a.elements() instanceof int[])) {
+                throw error(KEY_SCORES + " must be an array of FLOAT32 or INT32, got " + a.elementType());
+            }
             if (a.length() != n) throw error(KEY_SCORES + " has " + a.length() + " entries but " + KEY_TOKENS + " has " + n);
             switch (a.elements()) {
                 case float[] f -> System.arraycopy(f, 0, scores, 0, n);
                 case int[] i -> { for (int k = 0; k < n; k++) scores[k] = i[k]; }
-                default -> throw error(KEY_SCORES + " must be an array of FLOAT32 or INT32, got " + a.elementType());
+                default -> throw new AssertionError();
             }
         }
         this.attrs = new int[n];

@@ -143,11 +143,7 @@ abstract sealed class VocabularyTokenizer implements Tokenizer permits SentenceP
 
     @Override public final boolean isEndOfGeneration(int id) { return id >= 0 && vocab.endOfGeneration.get(id); }
 
-    /** Whether {@code encode(text, true, ...)} starts with BOS. */
-    public final boolean addsBos() { return vocab.addBos; }
-
-    /** The {@code tokenizer.ggml.pre} this tokenizer splits words with (byte-level BPE only), else null. */
-    public PreTokenizer preTokenizer() { return vocab.pre; }
+    @Override public final boolean addsBos() { return vocab.addBos; }
 
     private void checkId(int id) {
         if (id < 0 || id >= pieces.length) {
