@@ -5,6 +5,7 @@ import org.quant4j.io.gguf.GgufModelReader;
 import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.io.llama2c.Llama2cReader;
 import org.quant4j.model.Model;
+import org.quant4j.tokenizer.Llama2cTokenizer;
 import org.quant4j.util.Q4jException;
 
 import java.io.IOException;
@@ -44,14 +45,32 @@ public final class ModelLoader {
     public static Model load(Path path, Path tokenizer) {
         return switch (detect(path)) {
             case GGUF -> GgufModelReader.load(path);
-            case LLAMA2C -> Llama2cReader.load(path, llama2cTokenizer(path, tokenizer));
+            case LLAMA2C -> withLlama2cTokenizer(Llama2cReader.load(path, null), path, tokenizer);
             case SAFETENSORS -> throw new Q4jException(path + ": safetensors loading is not wired in yet");
         };
     }
 
     public static Model load(Path path) { return load(path, null); }
 
-    private static Map<String, GgufValue> llama2cTokenizer(Path checkpoint, Path tokenizer) {
-        return null;
+    /**
+     * Adds a llama2.c tokenizer's metadata: the one given, else {@code tok<vocab>.bin} or {@code tokenizer.bin} beside
+     * the checkpoint. Without one the model loads without a tokenizer (commands that need text say so).
+     */
+    private static Model withLlama2cTokenizer(Model model, Path checkpoint, Path tokenizer) {
+        Path tok = tokenizer;
+        if (tok == null) {
+            Path dir = checkpoint.toAbsolutePath().getParent();
+            for (String name : new String[]{"tok" + model.config().vocabSize() + ".bin", "tokenizer.bin"}) {
+                if (dir != null && Files.isRegularFile(dir.resolve(name))) { tok = dir.resolve(name); break; }
+            }
+        }
+        if (tok == null) return model;
+        try {
+            Map<String, GgufValue> meta = Llama2cTokenizer.toMetadata(tok, model.config().vocabSize());
+            return model.withMetadata(meta);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
     }
 }

@@ -36,6 +36,9 @@ public final class MatMul {
         };
     }
 
+    /** Rows per thread share so that each share has at least ~64K multiply-adds (hand-off costs microseconds). */
+    static int grain(int in, int batch) { return Math.max(4, (1 << 16) / Math.max(1, in * batch)); }
+
     /**
      * out[b * outDim + r] = sum_i W[r, i] * x[b * in + i] for b in [0, batch), r in [0, outDim).
      *
@@ -51,7 +54,7 @@ public final class MatMul {
         MemorySegment seg = w.data();
         if (batch >= 4 && Kernels.vector()) {
             // prompt processing: decode four weight rows once, then reuse each activation load for all four
-            Parallel.forRange(outDim, 16, (start, end) -> {
+            Parallel.forRange(outDim, Math.max(4, grain(in, batch)), (start, end) -> {
                 float[] rows4 = new float[4 * in]; // (4, in)
                 int r = start;
                 for (; r + 4 <= end; r += 4) {
@@ -64,7 +67,7 @@ public final class MatMul {
             });
             return;
         }
-        Parallel.forRange(outDim, 16, (start, end) -> {
+        Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
             for (int r = start; r < end; r++) {
                 long off = r * rowBytes;
                 for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, off, x, b * in, in);
@@ -101,7 +104,7 @@ public final class MatMul {
         boolean vector = Kernels.vector();
         long rowBytes = t.rowBytes(in);
         MemorySegment seg = w.data();
-        Parallel.forRange(outDim, 16, (start, end) -> {
+        Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
             for (int r = start; r < end; r++) {
                 for (int b = 0; b < batch; b++) {
                     float acc = 0;

@@ -259,7 +259,9 @@ public final class Llama {
         int headDim = c.headDim(), nHeads = c.nHeads(), kvDim = c.kvDim(), kvMul = c.kvMul(), qDim = c.qDim();
         float scale = (float) (1.0 / Math.sqrt(headDim));
         float[] keys = s.keyCache[l], values = s.valueCache[l];
-        Parallel.forRange(batch * nHeads, 1, (start, end) -> {
+        // share (token, head) pairs so each thread gets at least ~16K multiply-adds of scores and values
+        int grain = Math.max(1, (1 << 14) / Math.max(1, (pos0 + batch) * headDim * 2));
+        Parallel.forRange(batch * nHeads, grain, (start, end) -> {
             for (int bh = start; bh < end; bh++) {
                 int b = bh / nHeads, h = bh % nHeads;
                 int pos = pos0 + b;
