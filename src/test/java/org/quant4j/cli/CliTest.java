@@ -113,4 +113,58 @@ class CliTest {
         String html = Files.readString(dir.resolve("report.html"));
         assertTrue(html.contains("data:image/png;base64,") && html.contains("INT4 asymmetric g4") && !html.contains("src=\"http"), "self-contained");
     }
+
+    /** The golden check: stories260K at temperature 0 from "Once upon a time" tells llama2.c's documented story. */
+    @Test
+    void generateTellsTheKnownStory() {
+        Outcome o = run("generate", "models/stories260K/stories260K.bin", "-p", "Once upon a time", "--temp", "0", "-n", "60", "--no-stats");
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().startsWith("Once upon a time, there was a little girl named Lily. She loved to play outside in the park. "
+                + "One day, she saw a big, red ball. She wanted to play with it, but it was too high."), o.out());
+    }
+
+    @Test
+    void evalSavesBaseLogitsAndComparesAgainstThem(@TempDir Path dir) throws Exception {
+        Path base = dir.resolve("base.logits");
+        Outcome ppl = run("eval", "models/stories260K/stories260K.bin", "--ctx", "64", "--chunks", "6", "--save-logits", base.toString(), "--json");
+        assertEquals(0, ppl.code(), ppl.err());
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(ppl.out());
+        double p = json.get("perplexity").get("ppl").asDouble();
+        assertTrue(p > 3 && p < 12, "stories260K on held-out TinyStories: " + p);
+        assertEquals(6 * (64 - 32 - 1), json.get("perplexity").get("tokens").asInt(), "only the second half of each chunk is scored");
+        // the same model against its own logits: KL ≈ 0 (16-bit log-prob storage), every top token agrees
+        Outcome kl = run("eval", "models/stories260K/stories260K.bin", "--kl-base", base.toString(), "--json");
+        assertEquals(0, kl.code(), kl.err());
+        var k = new com.fasterxml.jackson.databind.ObjectMapper().readTree(kl.out()).get("kl");
+        assertEquals(p, k.get("ppl").asDouble(), p * 1e-6);
+        assertEquals(p, k.get("basePpl").asDouble(), p * 1e-3);
+        assertTrue(Math.abs(k.get("klMean").asDouble()) < 1e-4, k.toString());
+        assertEquals(1.0, k.get("sameTop").asDouble());
+        // a truncated base file is a clear error
+        byte[] all = Files.readAllBytes(base);
+        Path cut = dir.resolve("cut.logits");
+        Files.write(cut, Arrays.copyOf(all, all.length - 10));
+        Outcome bad = run("eval", "models/stories260K/stories260K.bin", "--kl-base", cut.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("cut.logits"), bad.err());
+    }
+
+    @Test
+    void quantizeWritesAGgufThatRunsAndKeepsTheTokenizer(@TempDir Path dir) {
+        Path out = dir.resolve("w4.gguf");
+        // ffn_down rows (172 values) end in a ragged group that Q4_0 cannot hold
+        Outcome ragged = run("quantize", "models/stories260K/stories260K.bin", out.toString(), "--bits", "4", "--granularity", "group", "--symmetric");
+        assertEquals(2, ragged.code());
+        assertTrue(ragged.err().contains("blk.0.ffn_down.weight") && ragged.err().contains("ragged"), ragged.err());
+        Outcome o = run("quantize", "models/stories260K/stories260K.bin", out.toString(), "--bits", "4", "--granularity", "group", "--group-size", "32",
+                "--symmetric", "--exclude", "^(token_embd|output)\\.weight$|ffn_down");
+        assertEquals(0, o.code(), o.err());
+        Outcome g = run("generate", out.toString(), "--temp", "0", "-n", "20", "--no-stats");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.out().startsWith("Once upon a time"), g.out());
+        Outcome asym = run("quantize", "models/stories260K/stories260K.bin", dir.resolve("a.gguf").toString(), "--bits", "4", "--granularity", "group");
+        assertEquals(2, asym.code(), "asymmetric groups have no GGUF equivalent");
+        assertTrue(asym.err().contains("no GGUF equivalent"), asym.err());
+        assertFalse(Files.exists(dir.resolve("a.gguf")));
+    }
 }

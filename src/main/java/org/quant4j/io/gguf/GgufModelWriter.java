@@ -78,6 +78,10 @@ public final class GgufModelWriter {
         if (t.type() instanceof org.quant4j.format.IntQuantType q) {
             // symmetric groups of 32 have ggml's block layouts byte for byte
             GgmlType same = q.symmetric() && q.groupSize() == 32 ? (q.bits() == 4 ? GgmlType.Q4_0 : q.bits() == 8 ? GgmlType.Q8_0 : null) : null;
+            if (same != null && t.cols() % 32 != 0) {
+                throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": rows of " + t.cols() + " values end in a ragged group, which "
+                        + same + " cannot hold; exclude it (--exclude) or save as safetensors");
+            }
             if (same == null) {
                 throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": " + q.name() + " has no GGUF equivalent (only symmetric "
                         + "4- and 8-bit groups of 32 do: Q4_0, Q8_0); save it as safetensors, or quantize to a GGUF type");
