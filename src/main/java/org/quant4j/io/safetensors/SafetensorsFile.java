@@ -353,7 +353,10 @@ public final class SafetensorsFile implements AutoCloseable {
             long[] out = new long[4];
             int n = 0;
             while (p.nextToken() != JsonToken.END_ARRAY) {
-                if (p.currentToken() != JsonToken.VALUE_NUMBER_INT) throw fail(what + " holds " + p.getText() + ", not an integer");
+                if (p.currentToken() != JsonToken.VALUE_NUMBER_INT) {
+                    String shown = p.currentToken() == JsonToken.VALUE_STRING ? "\"" + p.getText() + "\"" : p.getText();
+                    throw fail(what + " holds " + shown + ", not an integer");
+                }
                 if (p.getNumberType() == JsonParser.NumberType.BIG_INTEGER || p.getLongValue() < 0) {
                     throw fail(what + " holds " + p.getText() + ", not a non-negative 64-bit integer");
                 }
@@ -373,8 +376,9 @@ public final class SafetensorsFile implements AutoCloseable {
             return new Q4jException(path + ": " + what + " at offset " + offset());
         }
 
+        /** Jackson's message on one line, without its "(... [Source: REDACTED ...])" tail. */
         static String oneLine(String s) {
-            return s.replaceAll("\\s*[\\r\\n]+\\s*", " ").trim();
+            return s.replaceAll("\\s*[\\r\\n]+\\s*", " ").replaceAll("\\s*\\([^()]*\\[Source:.*$", "").trim();
         }
     }
 }
