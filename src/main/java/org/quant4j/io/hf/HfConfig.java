@@ -112,8 +112,13 @@ public record HfConfig(String hfArchitecture, LlamaConfig config, ObjectNode jso
         }
 
         String ggufArch = qwen2 ? "qwen2" : "llama";
-        LlamaConfig config = new LlamaConfig(ggufArch, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize,
-                contextLength, normEps, ropeTheta, LlamaConfig.ropeTypeOf(ggufArch), scaling, tied, qwen2);
+        LlamaConfig config;
+        try {
+            config = new LlamaConfig(ggufArch, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize,
+                    contextLength, normEps, ropeTheta, LlamaConfig.ropeTypeOf(ggufArch), scaling, tied, qwen2);
+        } catch (Q4jException e) {
+            throw new Q4jException(source + ": " + e.getMessage(), e);
+        }
         return new HfConfig(hfArch, config, json);
     }
 
