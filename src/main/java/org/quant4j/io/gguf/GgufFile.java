@@ -66,7 +66,7 @@ public final class GgufFile implements AutoCloseable {
             MemorySegment seg;
             try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
                 long size = ch.size();
-                seg = size == 0 ? MemorySegment.NULL.reinterpret(0) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+                seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
             }
             return parse(path, arena, seg);
         } catch (NoSuchFileException e) {
@@ -97,7 +97,9 @@ public final class GgufFile implements AutoCloseable {
         LinkedHashMap<String, GgufValue> meta = new LinkedHashMap<>();
         for (long i = 0; i < nKv; i++) {
             long at = c.pos;
+            c.context = "metadata key #" + i;
             String key = c.string("metadata key #" + i);
+            c.context = "metadata '" + key + "'";
             int typeId = c.i32();
             GgufValueType type = GgufValueType.byId(typeId);
             if (type == null) {
@@ -119,7 +121,9 @@ public final class GgufFile implements AutoCloseable {
 
         LinkedHashMap<String, TensorInfo> infos = new LinkedHashMap<>();
         for (long i = 0; i < nTensors; i++) {
+            c.context = "tensor info #" + i;
             String name = c.string("tensor name #" + i);
+            c.context = "tensor " + name + ": info";
             long dimsAt = c.pos;
             int nDims = c.i32();
             if (nDims < 0 || nDims > MAX_DIMS) {
@@ -242,6 +246,8 @@ public final class GgufFile implements AutoCloseable {
         final Path path;
         final MemorySegment seg;
         long pos;
+        /** What is being read, for truncation messages: "header", "metadata 'key'", "tensor NAME: info". */
+        String context = "header";
 
         Cursor(Path path, MemorySegment seg) { this.path = path; this.seg = seg; }
 
@@ -252,12 +258,12 @@ public final class GgufFile implements AutoCloseable {
             }
         }
 
-        byte i8() { need(1, "value"); return seg.get(ValueLayout.JAVA_BYTE, pos++); }
-        short i16() { need(2, "value"); short v = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, pos); pos += 2; return v; }
-        int i32() { need(4, "value"); int v = seg.get(ValueLayout.JAVA_INT_UNALIGNED, pos); pos += 4; return v; }
-        long i64() { need(8, "value"); long v = seg.get(ValueLayout.JAVA_LONG_UNALIGNED, pos); pos += 8; return v; }
-        float f32() { need(4, "value"); float v = seg.get(ValueLayout.JAVA_FLOAT_UNALIGNED, pos); pos += 4; return v; }
-        double f64() { need(8, "value"); double v = seg.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, pos); pos += 8; return v; }
+        byte i8() { need(1, context); return seg.get(ValueLayout.JAVA_BYTE, pos++); }
+        short i16() { need(2, context); short v = seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, pos); pos += 2; return v; }
+        int i32() { need(4, context); int v = seg.get(ValueLayout.JAVA_INT_UNALIGNED, pos); pos += 4; return v; }
+        long i64() { need(8, context); long v = seg.get(ValueLayout.JAVA_LONG_UNALIGNED, pos); pos += 8; return v; }
+        float f32() { need(4, context); float v = seg.get(ValueLayout.JAVA_FLOAT_UNALIGNED, pos); pos += 4; return v; }
+        double f64() { need(8, context); double v = seg.get(ValueLayout.JAVA_DOUBLE_UNALIGNED, pos); pos += 8; return v; }
 
         /** A u64 count of items each at least {@code minItemBytes} long, checked against the bytes left. */
         long count(String what, long minItemBytes) {
@@ -274,6 +280,9 @@ public final class GgufFile implements AutoCloseable {
         String string(String what) {
             long at = pos;
             long len = count(what + " length", 1);
+            if (len > Integer.MAX_VALUE - 8) {
+                throw new Q4jException(path + ": " + what + " at offset " + at + ": string of " + len + " bytes is too long");
+            }
             need(len, what);
             byte[] b = new byte[(int) len];
             MemorySegment.copy(seg, ValueLayout.JAVA_BYTE, pos, b, 0, (int) len);

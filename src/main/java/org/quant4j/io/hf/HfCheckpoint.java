@@ -1,0 +1,335 @@
+package org.quant4j.io.hf;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.quant4j.format.GgmlType;
+import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.io.gguf.GgufValueType;
+import org.quant4j.io.safetensors.SafetensorsCheckpoint;
+import org.quant4j.io.safetensors.SafetensorsWriter;
+import org.quant4j.model.LlamaConfig;
+import org.quant4j.model.Model;
+import org.quant4j.tensor.Tensor;
+import org.quant4j.util.AtomicOutput;
+import org.quant4j.util.Q4jException;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.*;
+
+/**
+ * Hugging Face checkpoints (config.json + safetensors, single or sharded) to and from {@link Model}.
+ *
+ * <p>Loading renames tensors to llama.cpp's GGUF names ({@link HfNames}) and, for the GGUF "llama" architecture
+ * (Llama, Mistral, SmolLM, TinyLlama), permutes the rows of q_proj and k_proj exactly as llama.cpp's
+ * convert_hf_to_gguf.py ({@code LlamaModel.permute}) does: transformers' RoPE rotates the two halves of each head
+ * (row i with row i + headDim/2), llama.cpp's "llama" RoPE rotates adjacent pairs (row 2i with row 2i+1), so within
+ * each head the rows are reordered {@code [0, h, 1, h+1, ..., h-1, 2h-1]} (h = headDim/2). Saving undoes it.
+ * Qwen2 keeps its rows (llama.cpp runs it with NEOX RoPE, which rotates halves). Permuted tensors are new heap
+ * tensors; all others stay slices of the memory-mapped shards.
+ */
+public final class HfCheckpoint {
+    private HfCheckpoint() {}
+
+    /** Metadata key under which {@link #load} records the absolute path of the checkpoint's tokenizer.json. */
+    public static final String TOKENIZER_JSON_KEY = "quant4j.tokenizer_json";
+    /** Metadata key holding the loaded config.json text, so that {@link #save} keeps the fields quant4j does not model. */
+    public static final String CONFIG_JSON_KEY = "quant4j.hf_config_json";
+
+    public static final String CONFIG_FILE = "config.json";
+    /** Files beside the weights that {@link #save} copies along when the model came from a checkpoint directory. */
+    private static final List<String> SIDE_FILES = List.of("tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "tokenizer.model", "generation_config.json");
+
+    // ---- load ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Loads a checkpoint directory, or one of its files (a .safetensors file or the index), with config.json beside.
+     * The returned Model owns the mapped shards; close it to unmap them.
+     */
+    public static Model load(Path dirOrFile) {
+        Path dir = Files.isDirectory(dirOrFile) ? dirOrFile : dirOrFile.toAbsolutePath().getParent();
+        Path configFile = dir.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(configFile)) throw new Q4jException(dir + ": no " + CONFIG_FILE + " beside the weights");
+        HfConfig hf = HfConfig.read(configFile);
+        LlamaConfig config = hf.config();
+
+        SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dirOrFile);
+        try {
+            Map<String, Tensor> tensors = tensors(ckpt, config);
+            Map<String, GgufValue> metadata = new LinkedHashMap<>();
+            metadata.put("general.name", GgufValue.string(modelName(hf.json(), dir)));
+            Path tokenizer = dir.resolve("tokenizer.json");
+            if (Files.isRegularFile(tokenizer)) {
+                metadata.put(TOKENIZER_JSON_KEY, GgufValue.string(tokenizer.toAbsolutePath().normalize().toString()));
+            }
+            metadata.put(CONFIG_JSON_KEY, GgufValue.string(hf.json().toString()));
+            return new Model(config, tensors, metadata, dir.toString(), List.of(ckpt));
+        } catch (RuntimeException e) {
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    /** Every tensor the config needs, under GGUF names and in GGUF order, q/k permuted for "llama". */
+    private static Map<String, Tensor> tensors(SafetensorsCheckpoint ckpt, LlamaConfig config) {
+        List<String> expected = ggufNames(config);
+        Set<String> expectedSet = new HashSet<>(expected);
+        for (String hfName : ckpt.names()) {
+            if (HfNames.isIgnored(hfName)) continue;
+            String g = HfNames.toGguf(hfName);
+            if (g == null) {
+                throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
+            }
+            if (g.equals(Model.OUTPUT) && config.tiedEmbeddings()) continue; // transformers ties lm_head to embed_tokens
+            if (!expectedSet.contains(g)) {
+                throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " (" + g + ") does not fit the config ("
+                        + config.nLayers() + " layers, " + (config.qkvBias() ? "" : "no ") + "q/k/v biases)");
+            }
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String g : expected) {
+            String hfName = HfNames.toHf(g);
+            if (!ckpt.has(hfName)) {
+                throw new Q4jException(ckpt.source() + ": tensor " + hfName + " (" + g + ") is missing"
+                        + (g.equals(Model.OUTPUT) ? " (config.json says tie_word_embeddings: false)" : ""));
+            }
+            out.put(g, ckpt.tensor(hfName).withName(g));
+        }
+        Model.checkTensors(config, out, ckpt.source().toString());
+        if (config.architecture().equals("llama")) {
+            for (int l = 0; l < config.nLayers(); l++) {
+                permuteInPlace(out, Model.attnQ(l), config.nHeads(), true);
+                permuteInPlace(out, Model.attnK(l), config.nKvHeads(), true);
+                permuteInPlace(out, Model.blk(l, "attn_q.bias"), config.nHeads(), true);
+                permuteInPlace(out, Model.blk(l, "attn_k.bias"), config.nKvHeads(), true);
+            }
+        }
+        return out;
+    }
+
+    private static void permuteInPlace(Map<String, Tensor> tensors, String name, int nHead, boolean toGguf) {
+        Tensor t = tensors.get(name);
+        if (t != null) tensors.put(name, permute(t, nHead, toGguf));
+    }
+
+    /**
+     * The GGUF names a config needs, in the order llama.cpp's converters write them: token_embd, output_norm, output,
+     * then per block attn_q, attn_k, attn_v (each followed by its bias), attn_output, attn_norm, ffn_gate, ffn_down,
+     * ffn_up, ffn_norm.
+     */
+    static List<String> ggufNames(LlamaConfig c) {
+        List<String> names = new ArrayList<>(List.of(Model.TOKEN_EMBD, Model.OUTPUT_NORM));
+        if (!c.tiedEmbeddings()) names.add(Model.OUTPUT);
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (String w : new String[]{"attn_q", "attn_k", "attn_v"}) {
+                names.add(Model.blk(l, w + ".weight"));
+                if (c.qkvBias()) names.add(Model.blk(l, w + ".bias"));
+            }
+            names.addAll(List.of(Model.attnOutput(l), Model.attnNorm(l), Model.ffnGate(l), Model.ffnDown(l), Model.ffnUp(l), Model.ffnNorm(l)));
+        }
+        return names;
+    }
+
+    /** The HF names a config needs, in transformers' state-dict order (module registration order). */
+    static List<String> hfNames(LlamaConfig c) {
+        List<String> names = new ArrayList<>(List.of("model.embed_tokens.weight"));
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (String module : HfNames.layerModules()) {
+                names.add("model.layers." + l + "." + module + ".weight");
+                boolean qkv = module.equals("self_attn.q_proj") || module.equals("self_attn.k_proj") || module.equals("self_attn.v_proj");
+                if (qkv && c.qkvBias()) names.add("model.layers." + l + "." + module + ".bias");
+            }
+        }
+        names.add("model.norm.weight");
+        if (!c.tiedEmbeddings()) names.add("lm_head.weight");
+        return names;
+    }
+
+    private static String modelName(ObjectNode json, Path dir) {
+        JsonNode n = json.get("_name_or_path");
+        if (n != null && n.isTextual() && !n.textValue().isBlank()) {
+            String s = n.textValue();
+            return s.substring(s.lastIndexOf('/') + 1);
+        }
+        Path name = dir.toAbsolutePath().normalize().getFileName();
+        return name == null ? "model" : name.toString();
+    }
+
+    // ---- the q/k row permutation --------------------------------------------------------------------------------
+
+    /**
+     * llama.cpp's {@code LlamaModel.permute(w, n_head, n_head)} for q (pass nHeads) and k (pass nKvHeads), on the
+     * first dimension of a weight {@code [nHead * headDim, in]} or a bias {@code [nHead * headDim]}:
+     * <pre>
+     *   w.reshape(n_head, 2, rows / n_head / 2, *rest).swapaxes(1, 2).reshape(w.shape)
+     * </pre>
+     * so GGUF row {@code head*headDim + 2i + j} is HF row {@code head*headDim + j*headDim/2 + i}. With
+     * {@code toGguf=false} it is undone. Works for any storage type, since it moves whole rows. The result is a new
+     * heap tensor.
+     */
+    public static Tensor permute(Tensor t, int nHead, boolean toGguf) {
+        long rows = t.dim(0);
+        if (nHead <= 0 || rows % (2L * nHead) != 0) {
+            throw new Q4jException("tensor " + t.name() + ": " + rows + " rows do not split into " + nHead + " heads of pairs");
+        }
+        long rowBytes = t.data().byteSize() / Math.max(1, rows);
+        long headRows = rows / nHead;   // headDim
+        long half = headRows / 2;
+        MemorySegment src = t.data();
+        MemorySegment dst = allocate(src.byteSize());
+        for (long h = 0; h < nHead; h++) {
+            for (long i = 0; i < half; i++) {
+                for (long j = 0; j < 2; j++) {
+                    long ggufRow = h * headRows + 2 * i + j;
+                    long hfRow = h * headRows + j * half + i;
+                    long from = toGguf ? hfRow : ggufRow;
+                    long to = toGguf ? ggufRow : hfRow;
+                    MemorySegment.copy(src, from * rowBytes, dst, to * rowBytes, rowBytes);
+                }
+            }
+        }
+        return new Tensor(t.name(), t.type(), t.shape(), dst);
+    }
+
+    private static MemorySegment allocate(long bytes) {
+        if (bytes <= Integer.MAX_VALUE - 16) return MemorySegment.ofArray(new byte[(int) bytes]);
+        return Arena.ofAuto().allocate(bytes, 64);
+    }
+
+    // ---- save ---------------------------------------------------------------------------------------------------
+
+    /**
+     * Writes {@code model} into {@code dir} as a checkpoint transformers loads: config.json, and model.safetensors or
+     * shards of at most {@code maxShardBytes} of tensor data with model.safetensors.index.json (0 or less: one file).
+     * Tensors must be F32, F16, BF16 (or another type safetensors stores unchanged); "llama" q/k rows are put back in
+     * HF order; tied models get no lm_head. Tokenizer files beside the tokenizer.json the model was loaded with are
+     * copied along.
+     *
+     * @return the files written
+     */
+    public static List<Path> save(Model model, Path dir, long maxShardBytes) {
+        LlamaConfig config = model.config();
+        String requestedArch = null;
+        ObjectNode base = null;
+        GgufValue configJson = model.metadata().get(CONFIG_JSON_KEY);
+        if (configJson != null && configJson.type() == GgufValueType.STRING) {
+            try {
+                JsonNode n = HfConfig.JSON.readTree(configJson.asString());
+                if (n instanceof ObjectNode o) {
+                    base = o;
+                    JsonNode archs = o.get("architectures");
+                    if (archs != null && archs.isArray() && !archs.isEmpty()) requestedArch = archs.get(0).asText();
+                }
+            } catch (JsonProcessingException e) {
+                base = null; // a damaged copy: write a fresh config
+            }
+        }
+        String hfArch = HfConfig.hfArchitectureFor(config, requestedArch);
+        if (!hfArch.equals(requestedArch)) base = null; // the recorded config is of another architecture
+
+        Path[] inputs = refuseOwnSource(model, dir);
+
+        Map<String, Tensor> byHfName = new HashMap<>();
+        for (Tensor t : model.tensors().values()) {
+            if (t.name().equals("rope_freqs.weight")) continue; // llama.cpp's precomputed llama3 factors: config.json has them
+            if (t.name().equals(Model.OUTPUT) && config.tiedEmbeddings()) continue;
+            String hfName = HfNames.toHf(t.name());
+            if (hfName == null) throw new Q4jException(model.source() + ": tensor " + t.name() + " has no Hugging Face name");
+            byHfName.put(hfName, t);
+        }
+        List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        for (String hfName : hfNames(config)) {
+            Tensor t = byHfName.remove(hfName);
+            if (t == null) throw new Q4jException(model.source() + ": tensor " + HfNames.toGguf(hfName) + " (" + hfName + ") is missing");
+            if (config.architecture().equals("llama")) {
+                if (hfName.contains(".self_attn.q_proj.")) t = permute(t, config.nHeads(), false);
+                if (hfName.contains(".self_attn.k_proj.")) t = permute(t, config.nKvHeads(), false);
+            }
+            entries.add(SafetensorsWriter.Entry.of(t.withName(hfName)));
+        }
+        if (!byHfName.isEmpty()) {
+            String extra = byHfName.keySet().iterator().next();
+            throw new Q4jException(model.source() + ": tensor " + HfNames.toGguf(extra) + " (" + extra + ") does not fit the config; "
+                    + HfConfig.hfArchitectureFor(config, requestedArch) + " has no place for it");
+        }
+
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new Q4jException(dir + ": cannot create: " + e.getMessage(), e);
+        }
+        List<Path> written = new ArrayList<>(SafetensorsWriter.writeSharded(dir, Map.of("format", "pt"), entries, maxShardBytes, inputs));
+        Path configOut = dir.resolve(CONFIG_FILE);
+        HfConfig.write(configOut, config, hfArch, base, torchDtype(model.tensor(Model.TOKEN_EMBD).type()));
+        written.add(0, configOut);
+        written.addAll(copySideFiles(model, dir));
+        return written;
+    }
+
+    private static String torchDtype(GgmlType t) {
+        return switch (t) {
+            case F16 -> "float16";
+            case BF16 -> "bfloat16";
+            case F64 -> "float64";
+            default -> "float32";
+        };
+    }
+
+    /**
+     * Refuses to write into the Hugging Face checkpoint directory the model's tensors are mapped from (its shards
+     * would be overwritten while in use); returns the model's source file, if it is one, for AtomicOutput to protect.
+     */
+    private static Path[] refuseOwnSource(Model model, Path dir) {
+        Path source;
+        try {
+            source = Path.of(model.source());
+        } catch (RuntimeException e) {
+            return new Path[0];
+        }
+        boolean fromCheckpoint = model.metadata().containsKey(CONFIG_JSON_KEY);
+        Path sourceDir = Files.isDirectory(source) ? source : source.toAbsolutePath().getParent();
+        if (fromCheckpoint && sourceDir != null && Files.isDirectory(dir) && Files.isDirectory(sourceDir)) {
+            try {
+                if (Files.isSameFile(sourceDir, dir)) {
+                    throw new Q4jException(dir + ": refusing to write over the checkpoint the model was loaded from");
+                }
+            } catch (IOException e) {
+                throw new Q4jException(dir + ": " + e.getMessage(), e);
+            }
+        }
+        return Files.isRegularFile(source) ? new Path[]{source} : new Path[0];
+    }
+
+    private static List<Path> copySideFiles(Model model, Path dir) {
+        GgufValue tok = model.metadata().get(TOKENIZER_JSON_KEY);
+        if (tok == null || tok.type() != GgufValueType.STRING) return List.of();
+        Path from = Path.of(tok.asString()).getParent();
+        if (from == null || !Files.isDirectory(from)) return List.of();
+        try {
+            if (Files.isDirectory(dir) && Files.isSameFile(from, dir)) return List.of();
+        } catch (IOException e) {
+            return List.of();
+        }
+        List<Path> copied = new ArrayList<>();
+        for (String name : SIDE_FILES) {
+            Path src = from.resolve(name);
+            if (!Files.isRegularFile(src)) continue;
+            Path dst = dir.resolve(name);
+            AtomicOutput.write(dst, ch -> {
+                try (FileChannel in = FileChannel.open(src, StandardOpenOption.READ)) {
+                    long size = in.size();
+                    for (long pos = 0; pos < size; ) pos += in.transferTo(pos, size - pos, ch);
+                }
+            }, src);
+            copied.add(dst);
+        }
+        return copied;
+    }
+}
