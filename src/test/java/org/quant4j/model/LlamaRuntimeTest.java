@@ -128,7 +128,9 @@ class LlamaRuntimeTest {
         Path v1 = Path.of("../shared/models/stories260K/stories260K_v1.bin");
         org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.exists(v1), "../shared not present");
         try (Model m = ModelLoader.load(v1)) {
-            assertEquals(0.0, maxAbsDiff(logits(bin, SEQUENCE, 8), logits(m, SEQUENCE, 8)));
+            // identical weights (Llama2cRoundTripTest checks the bytes); the vector reductions may add in another order once
+            // the JIT has compiled them, so the logits agree to float rounding rather than bit for bit
+            assertTrue(maxAbsDiff(logits(bin, SEQUENCE, 8), logits(m, SEQUENCE, 8)) < 1e-4);
         }
     }
 

@@ -267,7 +267,7 @@ public final class HfCheckpoint {
         }
         List<Path> written = new ArrayList<>(SafetensorsWriter.writeSharded(dir, Map.of("format", "pt"), entries, maxShardBytes, inputs));
         Path configOut = dir.resolve(CONFIG_FILE);
-        HfConfig.write(configOut, config, hfArch, base, torchDtype(model.tensor(Model.TOKEN_EMBD).type()));
+        HfConfig.write(configOut, config, hfArch, base, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
         written.addAll(copySideFiles(model, dir));
         return written;

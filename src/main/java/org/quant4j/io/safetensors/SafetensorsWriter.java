@@ -58,9 +58,9 @@ public final class SafetensorsWriter {
 
         /** A tensor whose ggml type safetensors can store as is (F32, F16, BF16, F64, I8-I64). */
         public static Entry of(Tensor t) {
-            SafetensorsDtype dtype = SafetensorsDtype.of(t.type());
+            SafetensorsDtype dtype = t.type() instanceof org.quant4j.format.GgmlType g ? SafetensorsDtype.of(g) : null;
             if (dtype == null) {
-                throw new Q4jException("tensor " + t.name() + " is " + t.type() + ", a ggml block format safetensors cannot store; dequantize it first");
+                throw new Q4jException("tensor " + t.name() + " is " + t.type() + ", a block format safetensors cannot store as a plain dtype; dequantize it first");
             }
             return new Entry(t.name(), dtype, t.shape(), t.data());
         }
