@@ -8,9 +8,7 @@ final class Configs {
     private Configs() {}
 
     static LlamaConfig resolve(String nameOrPath) {
-        if (nameOrPath.endsWith(".json")) {
-            throw new org.quant4j.util.Q4jException(nameOrPath + ": config.json support is not wired in yet");
-        }
+        if (nameOrPath.endsWith(".json")) return org.quant4j.io.hf.HfConfig.read(java.nio.file.Path.of(nameOrPath)).config();
         return KnownConfigs.get(nameOrPath);
     }
 }

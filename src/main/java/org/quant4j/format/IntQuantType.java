@@ -78,6 +78,13 @@ public record IntQuantType(int bits, int groupSize, boolean symmetric) implement
 
     @Override public String name() { return "INT" + bits + (symmetric ? "S" : "A") + (perChannel() ? "_C" : "_G" + groupSize); }
 
+    /** Parses {@link #name()}: "INT4A_G32", "INT8S_C". */
+    public static IntQuantType parse(String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("INT([2-8])([SA])_(C|G([1-9][0-9]{0,6}))").matcher(name);
+        if (!m.matches()) throw new IllegalArgumentException("not a quant4j integer storage type: '" + name + "'");
+        return new IntQuantType(Integer.parseInt(m.group(1)), m.group(4) == null ? 0 : Integer.parseInt(m.group(4)), m.group(2).equals("S"));
+    }
+
     public int qmin() { return -(1 << (bits - 1)); }
 
     public int qmax() { return (1 << (bits - 1)) - 1; }

@@ -6,6 +6,8 @@ import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.io.llama2c.Llama2cReader;
 import org.quant4j.model.Model;
 import org.quant4j.tokenizer.Llama2cTokenizer;
+import org.quant4j.tokenizer.TokenizerJson;
+import org.quant4j.io.hf.HfCheckpoint;
 import org.quant4j.util.Q4jException;
 
 import java.io.IOException;
@@ -46,11 +48,23 @@ public final class ModelLoader {
         return switch (detect(path)) {
             case GGUF -> GgufModelReader.load(path);
             case LLAMA2C -> withLlama2cTokenizer(Llama2cReader.load(path, null), path, tokenizer);
-            case SAFETENSORS -> throw new Q4jException(path + ": safetensors loading is not wired in yet");
+            case SAFETENSORS -> withTokenizerJson(HfCheckpoint.load(path));
         };
     }
 
     public static Model load(Path path) { return load(path, null); }
+
+    /** Adds the tokenizer from the checkpoint's tokenizer.json (if it has one) as GGUF tokenizer metadata. */
+    private static Model withTokenizerJson(Model model) {
+        GgufValue path = model.metadata().get(HfCheckpoint.TOKENIZER_JSON_KEY);
+        if (path == null || model.metadata().containsKey("tokenizer.ggml.model")) return model;
+        try {
+            return model.withMetadata(TokenizerJson.toMetadata(Path.of(path.asString())));
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
 
     /**
      * Adds a llama2.c tokenizer's metadata: the one given, else {@code tok<vocab>.bin} or {@code tokenizer.bin} beside

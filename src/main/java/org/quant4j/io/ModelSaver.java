@@ -33,11 +33,15 @@ public final class ModelSaver {
         }
     }
 
+    /** Shards of at most 5 GB, as transformers' save_pretrained writes by default. */
+    public static final long DEFAULT_MAX_SHARD_BYTES = 5_000_000_000L;
+
     public static void save(Model model, Path out, Format format, GgmlType floatType, int llama2cVersion, Path... inputs) {
         switch (format) {
             case GGUF -> GgufModelWriter.write(model, out, floatType, inputs);
             case LLAMA2C -> Llama2cWriter.write(model, out, llama2cVersion, inputs);
-            case SAFETENSORS -> throw new Q4jException(out + ": safetensors output is not wired in yet");
+            case SAFETENSORS -> org.quant4j.io.hf.HfCheckpoint.save(floatType == null ? model : org.quant4j.method.cast.FloatCast.apply(model, floatType),
+                    out, DEFAULT_MAX_SHARD_BYTES);
         }
     }
 }

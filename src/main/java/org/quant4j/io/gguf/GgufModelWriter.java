@@ -41,7 +41,8 @@ public final class GgufModelWriter {
         for (Map.Entry<String, GgufValue> e : configKeys.entrySet()) meta.putIfAbsent(e.getKey(), e.getValue());
         meta.put("general.file_type", GgufValue.u32(fileType));
         for (Map.Entry<String, GgufValue> e : modelMeta.entrySet()) {
-            if (e.getKey().startsWith("quant4j.tokenizer_json") || e.getKey().equals("general.file_type")) continue;
+            // where a Hugging Face checkpoint came from means nothing in a GGUF file
+            if (e.getKey().equals("quant4j.tokenizer_json") || e.getKey().equals("quant4j.hf_config_json") || e.getKey().equals("general.file_type")) continue;
             meta.putIfAbsent(e.getKey(), e.getValue());
         }
         GgufWriter.writePending(out, meta, tensors, inputs);

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import org.quant4j.format.GgmlType;
+import org.quant4j.format.IntQuantType;
 import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.io.gguf.GgufValueType;
 import org.quant4j.io.safetensors.SafetensorsCheckpoint;
@@ -62,8 +63,10 @@ public final class HfCheckpoint {
 
         SafetensorsCheckpoint ckpt = SafetensorsCheckpoint.open(dirOrFile);
         try {
-            Map<String, Tensor> tensors = tensors(ckpt, config);
+            QuantInfo quant = QuantInfo.of(hf.json(), configFile);
+            Map<String, Tensor> tensors = tensors(ckpt, config, quant);
             Map<String, GgufValue> metadata = new LinkedHashMap<>();
+            if (quant.activations() != null) metadata.put(org.quant4j.model.Llama.ACTIVATIONS_KEY, GgufValue.string(quant.activations()));
             metadata.put("general.name", GgufValue.string(modelName(hf.json(), dir)));
             Path tokenizer = dir.resolve("tokenizer.json");
             if (Files.isRegularFile(tokenizer)) {
@@ -78,11 +81,18 @@ public final class HfCheckpoint {
     }
 
     /** Every tensor the config needs, under GGUF names and in GGUF order, q/k permuted for "llama". */
-    private static Map<String, Tensor> tensors(SafetensorsCheckpoint ckpt, LlamaConfig config) {
+    private static Map<String, Tensor> tensors(SafetensorsCheckpoint ckpt, LlamaConfig config, QuantInfo quant) {
         List<String> expected = ggufNames(config);
         Set<String> expectedSet = new HashSet<>(expected);
+        Map<String, Tensor> inputScales = new LinkedHashMap<>();
         for (String hfName : ckpt.names()) {
             if (HfNames.isIgnored(hfName)) continue;
+            if (hfName.endsWith(".input_scale")) {
+                String g = HfNames.toGguf(hfName);
+                if (g == null) throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
+                inputScales.put(g, ckpt.tensor(hfName).withName(g));
+                continue;
+            }
             String g = HfNames.toGguf(hfName);
             if (g == null) {
                 throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
@@ -100,9 +110,11 @@ public final class HfCheckpoint {
                 throw new Q4jException(ckpt.source() + ": tensor " + hfName + " (" + g + ") is missing"
                         + (g.equals(Model.OUTPUT) ? " (config.json says tie_word_embeddings: false)" : ""));
             }
-            out.put(g, ckpt.tensor(hfName).withName(g));
+            out.put(g, quant.storage().containsKey(hfName) ? quantized(ckpt, hfName, g, quant.storage().get(hfName), config)
+                    : ckpt.tensor(hfName).withName(g));
         }
         Model.checkTensors(config, out, ckpt.source().toString());
+        out.putAll(inputScales);
         if (config.architecture().equals("llama")) {
             for (int l = 0; l < config.nLayers(); l++) {
                 permuteInPlace(out, Model.attnQ(l), config.nHeads(), true);
@@ -150,6 +162,79 @@ public final class HfCheckpoint {
         names.add("model.norm.weight");
         if (!c.tiedEmbeddings()) names.add("lm_head.weight");
         return names;
+    }
+
+    /**
+     * quant4j's quantization_config in config.json:
+     * <pre>
+     *   "quantization_config": {"quant_method": "quant4j", "format": "int-groups",
+     *                           "activations": "int8-static" (optional),
+     *                           "tensors": {"model.layers.0.self_attn.q_proj.weight": "INT4A_G32", ...}}
+     * </pre>
+     * Each listed tensor is stored as U8 [rows, bytes per row] holding {@link IntQuantType}'s groups (f16 scale, int8
+     * zero point when asymmetric, packed codes); its shape in values comes from the model config.
+     */
+    record QuantInfo(Map<String, String> storage, String activations) {
+        static QuantInfo of(ObjectNode json, Path source) {
+            JsonNode qc = json.get("quantization_config");
+            if (qc == null || !"quant4j".equals(qc.path("quant_method").asText())) {
+                if (qc != null && qc.has("quant_method")) {
+                    throw new Q4jException(source + ": quantization_config.quant_method '" + qc.path("quant_method").asText()
+                            + "' is not supported yet (quant4j reads its own quantized checkpoints)");
+                }
+                return new QuantInfo(Map.of(), null);
+            }
+            Map<String, String> storage = new LinkedHashMap<>();
+            qc.path("tensors").fields().forEachRemaining(e -> storage.put(e.getKey(), e.getValue().asText()));
+            String act = qc.hasNonNull("activations") ? qc.get("activations").asText() : null;
+            return new QuantInfo(storage, act);
+        }
+
+        static ObjectNode addTo(ObjectNode base, Map<String, String> storage, GgufValue activations) {
+            if (storage.isEmpty() && activations == null) {
+                if (base != null && base.has("quantization_config")) base = base.deepCopy().without("quantization_config");
+                return base;
+            }
+            ObjectNode out = base == null ? HfConfig.JSON.createObjectNode() : base.deepCopy();
+            ObjectNode qc = out.putObject("quantization_config");
+            qc.put("quant_method", "quant4j");
+            qc.put("format", "int-groups");
+            if (activations != null) qc.put("activations", activations.asString());
+            ObjectNode t = qc.putObject("tensors");
+            storage.forEach(t::put);
+            return out;
+        }
+    }
+
+    private static Tensor quantized(SafetensorsCheckpoint ckpt, String hfName, String gguf, String storageName, LlamaConfig config) {
+        IntQuantType type;
+        try {
+            type = IntQuantType.parse(storageName);
+        } catch (IllegalArgumentException e) {
+            throw new Q4jException(ckpt.source() + ": tensor " + hfName + ": " + e.getMessage());
+        }
+        long[] shape = expectedShape(config, gguf);
+        java.lang.foreign.MemorySegment bytes = ckpt.bytes(hfName);
+        long need = shape[0] * type.rowBytes(shape[1]);
+        if (bytes.byteSize() != need) {
+            throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + ": " + bytes.byteSize() + " bytes, but " + storageName + " "
+                    + java.util.Arrays.toString(shape) + " needs " + need);
+        }
+        return new Tensor(gguf, type, shape, bytes);
+    }
+
+    /** The [rows, cols] a config gives a weight. */
+    private static long[] expectedShape(LlamaConfig c, String gguf) {
+        String what = gguf.replaceFirst("^blk\\.\\d+\\.", "");
+        return switch (what) {
+            case "attn_q.weight" -> new long[]{c.qDim(), c.dim()};
+            case "attn_k.weight", "attn_v.weight" -> new long[]{c.kvDim(), c.dim()};
+            case "attn_output.weight" -> new long[]{c.dim(), c.qDim()};
+            case "ffn_gate.weight", "ffn_up.weight" -> new long[]{c.hiddenDim(), c.dim()};
+            case "ffn_down.weight" -> new long[]{c.dim(), c.hiddenDim()};
+            case "token_embd.weight", "output.weight" -> new long[]{c.vocabSize(), c.dim()};
+            default -> throw new Q4jException("tensor " + gguf + " cannot be stored quantized");
+        };
     }
 
     private static String modelName(ObjectNode json, Path dir) {
@@ -245,6 +330,7 @@ public final class HfCheckpoint {
             byHfName.put(hfName, t);
         }
         List<SafetensorsWriter.Entry> entries = new ArrayList<>();
+        Map<String, String> storage = new java.util.TreeMap<>();
         for (String hfName : hfNames(config)) {
             Tensor t = byHfName.remove(hfName);
             if (t == null) throw new Q4jException(model.source() + ": tensor " + HfNames.toGguf(hfName) + " (" + hfName + ") is missing");
@@ -252,6 +338,20 @@ public final class HfCheckpoint {
                 if (hfName.contains(".self_attn.q_proj.")) t = permute(t, config.nHeads(), false);
                 if (hfName.contains(".self_attn.k_proj.")) t = permute(t, config.nKvHeads(), false);
             }
+            if (t.type() instanceof IntQuantType q) {
+                // quant4j's integer groups, stored as their raw bytes: one U8 row per weight row
+                storage.put(hfName, q.name());
+                entries.add(new SafetensorsWriter.Entry(hfName, org.quant4j.io.safetensors.SafetensorsDtype.U8,
+                        new long[]{t.rows(), q.rowBytes(t.cols())}, t.data()));
+            } else {
+                entries.add(SafetensorsWriter.Entry.of(t.withName(hfName)));
+            }
+        }
+        for (Tensor t : model.tensors().values()) {
+            if (!t.name().endsWith(org.quant4j.model.Llama.INPUT_SCALE)) continue;
+            String hfName = HfNames.toHf(t.name());
+            if (hfName == null) throw new Q4jException(model.source() + ": tensor " + t.name() + " has no Hugging Face name");
+            byHfName.remove(hfName);
             entries.add(SafetensorsWriter.Entry.of(t.withName(hfName)));
         }
         if (!byHfName.isEmpty()) {
@@ -267,7 +367,8 @@ public final class HfCheckpoint {
         }
         List<Path> written = new ArrayList<>(SafetensorsWriter.writeSharded(dir, Map.of("format", "pt"), entries, maxShardBytes, inputs));
         Path configOut = dir.resolve(CONFIG_FILE);
-        HfConfig.write(configOut, config, hfArch, base, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
+        ObjectNode withQuant = QuantInfo.addTo(base, storage, model.metadata().get(org.quant4j.model.Llama.ACTIVATIONS_KEY));
+        HfConfig.write(configOut, config, hfArch, withQuant, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
         written.addAll(copySideFiles(model, dir));
         return written;

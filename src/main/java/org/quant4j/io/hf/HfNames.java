@@ -46,8 +46,8 @@ public final class HfNames {
         LAYER_HF_TO_GGUF.put("post_attention_layernorm", "ffn_norm");
     }
 
-    private static final Pattern HF_LAYER = Pattern.compile("model\\.layers\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias)");
-    private static final Pattern GGUF_LAYER = Pattern.compile("blk\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias)");
+    private static final Pattern HF_LAYER = Pattern.compile("model\\.layers\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale)");
+    private static final Pattern GGUF_LAYER = Pattern.compile("blk\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale)");
 
     /** The GGUF name of a Hugging Face tensor, or null if it is not a Llama-family tensor. */
     public static String toGguf(String hf) {
@@ -57,7 +57,7 @@ public final class HfNames {
         if (!m.matches()) return null;
         String what = LAYER_HF_TO_GGUF.get(m.group(2));
         if (what == null) return null;
-        if (m.group(3).equals("bias") && (what.equals("attn_norm") || what.equals("ffn_norm"))) return null; // RMSNorm has none
+        if (!m.group(3).equals("weight") && (what.equals("attn_norm") || what.equals("ffn_norm"))) return null; // RMSNorm has none
         return "blk." + m.group(1) + "." + what + "." + m.group(3);
     }
 
