@@ -208,7 +208,7 @@ public record IntQuantType(int bits, int groupSize, boolean symmetric) implement
                 }
             }
             for (; i < n; i++) tail += (code(w, go, n, i) - z) * x[xo + i];
-            sum += scale(w, go) * (acc.reduceLanes(VectorOperators.ADD) + tail);
+            sum += scale(w, go) * (org.quant4j.kernel.FloatKernels.sum(acc) + tail);
         }
         return sum;
     }

@@ -23,6 +23,35 @@ public final class FloatKernels {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED;
 
+    // ---- deterministic horizontal sum ---------------------------------------------------------------------------
+
+    /** Lane permutations that swap neighbouring blocks of 1, 2, 4, ... lanes. */
+    private static final VectorShuffle<Float>[] SWAPS = swaps();
+
+    @SuppressWarnings("unchecked")
+    private static VectorShuffle<Float>[] swaps() {
+        int L = F.length();
+        VectorShuffle<Float>[] out = new VectorShuffle[Integer.numberOfTrailingZeros(L) + 1];
+        for (int step = 1; step < L; step *= 2) {
+            int[] idx = new int[L];
+            for (int i = 0; i < L; i++) idx[i] = i ^ step;
+            out[Integer.numberOfTrailingZeros(step)] = VectorShuffle.fromArray(F, idx, 0);
+        }
+        return out;
+    }
+
+    /**
+     * Σ of the lanes in a fixed pairwise order. {@code reduceLanes(ADD)} may add in another order once the JIT has
+     * compiled it than before, which makes results differ in the last bit between otherwise identical runs; this does
+     * not, so a model gives the same logits however warm the JVM is.
+     */
+    public static float sum(FloatVector v) {
+        for (int step = F.length() / 2; step >= 1; step /= 2) {
+            v = v.add(v.rearrange(SWAPS[Integer.numberOfTrailingZeros(step)]));
+        }
+        return v.lane(0);
+    }
+
     // ---- F32 -------------------------------------------------------------------------------------------------
 
     /** sum_i w[off/4 + i] * x[xOff + i], w stored F32 at byte offset {@code off}. */
@@ -46,7 +75,7 @@ public final class FloatKernels {
         for (; i + L <= n; i += L) {
             a0 = FloatVector.fromMemorySegment(F, w, off + 4L * i, LE).fma(FloatVector.fromArray(F, x, xOff + i), a0);
         }
-        float s = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+        float s = sum(a0.add(a1).add(a2.add(a3)));
         for (; i < n; i++) s += w.get(F32, off + 4L * i) * x[xOff + i];
         return s;
     }
@@ -102,7 +131,7 @@ public final class FloatKernels {
             return dotF16Scalar(w, off, x, xOff, n); // an infinity or NaN in this row: take the exact path
         }
         for (; i + L <= n; i += L) a0 = loadF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = sum(a0.add(a1));
         for (; i < n; i++) s += Float.float16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
         return s;
     }
@@ -132,7 +161,7 @@ public final class FloatKernels {
             a1 = loadBF16(w, off + 2L * (i + L)).fma(FloatVector.fromArray(F, x, xOff + i + L), a1);
         }
         for (; i + L <= n; i += L) a0 = loadBF16(w, off + 2L * i).fma(FloatVector.fromArray(F, x, xOff + i), a0);
-        float s = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        float s = sum(a0.add(a1));
         for (; i < n; i++) s += bf16ToFloat(w.get(I16, off + 2L * i)) * x[xOff + i];
         return s;
     }
@@ -150,7 +179,7 @@ public final class FloatKernels {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
         for (; i + L <= n; i += L) acc = FloatVector.fromArray(F, a, aOff + i).fma(FloatVector.fromArray(F, b, bOff + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = sum(acc);
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }
@@ -174,8 +203,8 @@ public final class FloatKernels {
             a2 = FloatVector.fromArray(F, w, 2 * n + i).fma(xv, a2);
             a3 = FloatVector.fromArray(F, w, 3 * n + i).fma(xv, a3);
         }
-        float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-        float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+        float s0 = sum(a0), s1 = sum(a1);
+        float s2 = sum(a2), s3 = sum(a3);
         for (; i < n; i++) {
             float xi = x[xOff + i];
             s0 += w[i] * xi; s1 += w[n + i] * xi; s2 += w[2 * n + i] * xi; s3 += w[3 * n + i] * xi;
