@@ -54,9 +54,11 @@ final class BenchCommand implements Callable<Integer> {
             for (int t : ts) {
                 Parallel.setThreads(t);
                 Llama.State state = llama.newState(ctx, Math.min(batch, Math.max(1, promptTokens)));
-                // warm-up: compile the kernels
+                // warm-up: one untimed run of each test, so the JIT has compiled every kernel before timing
                 state.reset();
-                llama.forward(state, Arrays.copyOf(prompt, Math.min(prompt.length, 8)), false);
+                if (promptTokens > 0) llama.forward(state, prompt, false);
+                state.reset();
+                for (int g = 0, tok = 1; g < genTokens; g++) tok = org.quant4j.eval.Sampler.argmax(llama.forward(state, tok));
                 if (promptTokens > 0) {
                     double[] r = new double[repetitions];
                     for (int i = 0; i < repetitions; i++) {

@@ -40,8 +40,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = {"-o", "--out"}, defaultValue = "out/demo", description = "report directory (default ${DEFAULT-VALUE})") Path outDir;
     @Option(names = "--prompt", defaultValue = "Once upon a time") String prompt;
     @Option(names = {"-n", "--tokens"}, defaultValue = "120") int tokens;
+    @Option(names = "--chunks", defaultValue = "-1", description = "evaluate at most this many chunks (default: the whole text)") int chunks;
 
-    record Row(String variant, double bitsPerWeight, double mib, double ppl, double pplErr, double kl, double sameTop, double tokensPerSecond) {}
+    record Row(String variant, double linearBits, double bitsPerWeight, double mib, double ppl, double pplErr, double kl, double sameTop, double tokensPerSecond) {}
 
     @Override public Integer call() {
         Path mp = modelPath != null ? modelPath : Defaults.model();
@@ -58,7 +59,7 @@ final class DemoCommand implements Callable<Integer> {
             int[] ids = tok.encode(EvalCommand.read(text), true, false);
             Path baseLogits = outDir.resolve("base.logits");
             System.out.printf("evaluating on %s (%d tokens, chunks of %d)...%n", text, ids.length, ctx);
-            Perplexity.Result ref = Perplexity.perplexity(llama, ids, ctx, tok.bosId(), true, -1, baseLogits, null);
+            Perplexity.Result ref = Perplexity.perplexity(llama, ids, ctx, tok.bosId(), true, chunks, baseLogits, null);
 
             List<Row> rows = new ArrayList<>();
             rows.add(measure("F32 (original)", base, tok, baseLogits, ref));
@@ -66,29 +67,30 @@ final class DemoCommand implements Callable<Integer> {
                 rows.add(measure(t + " (round to nearest even)", FloatCast.apply(base, t), tok, baseLogits, null));
             }
             int[][] calibration = Calibration.samples(base, text, 8, ctx);
-            for (QuantScheme scheme : List.of(QuantScheme.symmetric(8, Granularity.CHANNEL), QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32),
-                    QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), QuantScheme.asymmetric(4, Granularity.CHANNEL),
-                    QuantScheme.asymmetric(3, Granularity.CHANNEL).withGroupSize(32), QuantScheme.asymmetric(2, Granularity.CHANNEL).withGroupSize(32))) {
+            for (QuantScheme scheme : rtnSchemes()) {
                 Model q = Rtn.apply(base, Rtn.Options.of(scheme));
                 rows.add(measure("RTN W" + scheme.bits() + " " + shortName(scheme), q, tok, baseLogits, null));
-                if (scheme.bits() == 8) {
+                if (scheme.bits() == 8 && scheme.granularity() == Granularity.CHANNEL && scheme.symmetric()) {
                     rows.add(measure("RTN W8A8 dynamic (per token)", ActivationQuant.dynamicInt8(q), tok, baseLogits, null));
                     rows.add(measure("RTN W8A8 static (calibrated)", ActivationQuant.staticInt8(q, calibration), tok, baseLogits, null));
                 }
             }
 
-            List<String> header = List.of("variant", "bits/weight", "size MiB", "perplexity", "KL vs F32", "same top-1", "gen tokens/s");
+            List<String> header = List.of("variant", "linear bpw", "model bpw", "size MiB", "perplexity", "KL vs F32", "same top-1", "gen tokens/s");
             List<List<String>> cells = new ArrayList<>();
-            System.out.printf("%n%-30s %11s %9s %18s %10s %10s %12s%n", header.toArray());
+            System.out.printf("%n%-30s %10s %9s %9s %20s %10s %10s %12s%n", header.toArray());
             for (Row r : rows) {
-                List<String> c = List.of(r.variant(), String.format("%.2f", r.bitsPerWeight()), String.format("%.3f", r.mib()),
+                List<String> c = List.of(r.variant(), String.format("%.2f", r.linearBits()), String.format("%.2f", r.bitsPerWeight()), String.format("%.3f", r.mib()),
                         String.format("%.4f ± %.4f", r.ppl(), r.pplErr()), String.format("%.6f", r.kl()),
                         String.format("%.2f %%", 100 * r.sameTop()), String.format("%.1f", r.tokensPerSecond()));
                 cells.add(c);
-                System.out.printf("%-30s %11s %9s %18s %10s %10s %12s%n", c.toArray());
+                System.out.printf("%-30s %10s %9s %9s %20s %10s %10s %12s%n", c.toArray());
             }
             HtmlReport report = new HtmlReport("quant4j demo: " + mp.getFileName());
-            report.paragraph(String.format("%s: %,d parameters; perplexity on %s (%d tokens) in chunks of %d, scored as llama-perplexity does.",
+            report.paragraph(String.format("%s: %,d parameters; perplexity on %s (%d tokens) in chunks of %d, scored as llama-perplexity does. "
+                    + "KL-divergence and top-1 agreement are against the original model's next-token distributions. 'linear bpw' counts the "
+                    + "linear layers' weights (what the methods quantize), 'model bpw' every tensor (embedding and norms stay F32). "
+                    + "Generation speed: the median of three runs of 256 tokens on this machine.",
                     mp, base.config().parameterCount(), text.getFileName(), ids.length, ctx));
             report.heading("Variants").table(header, cells);
             report.heading("Greedy story from \"" + prompt + "\"").pre(prompt + story);
@@ -97,6 +99,25 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println("\nreport: " + html.toAbsolutePath());
         }
         return 0;
+    }
+
+    /** The RTN schemes compared: 8 bits per tensor and per channel, 4 bits per channel and in groups of 32 and 64,
+     * 3 and 2 bits in groups of 32; each symmetric (absmax) and asymmetric (zero point). */
+    static List<QuantScheme> rtnSchemes() {
+        List<QuantScheme> out = new ArrayList<>();
+        for (boolean sym : new boolean[]{true, false}) {
+            QuantScheme s8 = sym ? QuantScheme.symmetric(8, Granularity.TENSOR) : QuantScheme.asymmetric(8, Granularity.TENSOR);
+            out.add(s8);
+        }
+        for (int bits : new int[]{8, 4, 3, 2}) {
+            for (boolean sym : new boolean[]{true, false}) {
+                QuantScheme channel = sym ? QuantScheme.symmetric(bits, Granularity.CHANNEL) : QuantScheme.asymmetric(bits, Granularity.CHANNEL);
+                if (bits >= 4) out.add(channel);
+                if (bits <= 4) out.add(channel.withGroupSize(32));
+                if (bits == 4) out.add(channel.withGroupSize(64));
+            }
+        }
+        return out;
     }
 
     static String shortName(QuantScheme s) {
@@ -120,12 +141,13 @@ final class DemoCommand implements Callable<Integer> {
 
     private Row measure(String name, Model m, Tokenizer tok, Path baseLogits, Perplexity.Result known) {
         Llama llama = new Llama(m);
-        Perplexity.KlResult kl = Perplexity.klDivergence(llama, baseLogits, tok.bosId(), true, -1, null);
-        long weights = 0, params = 0;
+        Perplexity.KlResult kl = Perplexity.klDivergence(llama, baseLogits, tok.bosId(), true, chunks, null);
+        long weights = 0, params = 0, linearBytes = 0, linearParams = 0;
         for (Tensor t : m.tensors().values()) {
             if (t.name().endsWith(Llama.INPUT_SCALE)) continue;
             weights += t.data().byteSize();
             params += t.size();
+            if (Rtn.selected(t, null, Rtn.DEFAULT_EXCLUDE)) { linearBytes += t.data().byteSize(); linearParams += t.size(); }
         }
         // generation speed: the median of three runs of 256 greedy tokens from BOS, after a warm-up run
         Llama.State s = llama.newState(256, 1);
@@ -140,6 +162,6 @@ final class DemoCommand implements Callable<Integer> {
         double[] measured = java.util.Arrays.copyOfRange(runs, 1, runs.length);
         java.util.Arrays.sort(measured);
         double tps = measured[1];
-        return new Row(name, 8.0 * weights / params, weights / 1048576.0, kl.ppl(), kl.pplError(), kl.klMean(), kl.sameTop(), tps);
+        return new Row(name, 8.0 * linearBytes / linearParams, 8.0 * weights / params, weights / 1048576.0, kl.ppl(), kl.pplError(), kl.klMean(), kl.sameTop(), tps);
     }
 }
