@@ -21,7 +21,7 @@ final class RandomInitCommand implements Callable<Integer> {
             description = "a known shape (${COMPLETION-CANDIDATES}) or a Hugging Face config.json",
             completionCandidates = KnownNames.class)
     String config;
-    @Option(names = {"-o", "--output"}, required = true, description = "output .gguf file") Path output;
+    @Option(names = {"-o", "--output"}, required = true, description = "output: a .gguf file, or a directory for a Hugging Face safetensors checkpoint") Path output;
     @Option(names = "--type", defaultValue = "F16", description = "weight type: F32, F16 or BF16 (default ${DEFAULT-VALUE})") String type;
     @Option(names = "--seed", defaultValue = "1234") long seed;
     @Option(names = "--layers", description = "override the number of layers (smaller test models)") Integer layers;
@@ -44,7 +44,16 @@ final class RandomInitCommand implements Callable<Integer> {
         meta.putAll(RandomModel.placeholderTokenizer(c.vocabSize()));
         long t0 = System.nanoTime();
         var tensors = RandomModel.tensors(c, t, seed);
-        GgufModelWriter.writePending(c.toGguf(), meta, tensors, output, t == GgmlType.F32 ? 0 : t == GgmlType.F16 ? 1 : 32);
+        if (output.getFileName().toString().endsWith(".gguf")) {
+            GgufModelWriter.writePending(c.toGguf(), meta, tensors, output, t == GgmlType.F32 ? 0 : t == GgmlType.F16 ? 1 : 32);
+        } else {
+            // a Hugging Face checkpoint directory (safetensors + config.json); the tensors are made in memory first
+            java.util.Map<String, org.quant4j.tensor.Tensor> made = new java.util.LinkedHashMap<>();
+            for (var p : tensors) made.put(p.name(), new org.quant4j.tensor.Tensor(p.name(), p.type(), p.shape(), p.data().get()));
+            try (var model = new org.quant4j.model.Model(c, made, meta, "random " + config, java.util.List.of())) {
+                org.quant4j.io.hf.HfCheckpoint.save(model, output, org.quant4j.io.ModelSaver.DEFAULT_MAX_SHARD_BYTES);
+            }
+        }
         System.out.printf("wrote %s: %s, %,d parameters, %s, %.1f s%n", output, config, c.parameterCount(), t, (System.nanoTime() - t0) / 1e9);
         return 0;
     }
