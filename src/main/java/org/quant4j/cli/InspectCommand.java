@@ -37,6 +37,8 @@ final class InspectCommand implements Callable<Integer> {
     @Option(names = "--group-size", defaultValue = "0", description = "group size; 0 for per-channel (default)") int groupSize;
     @Option(names = "--asymmetric", description = "zero-point instead of absmax") boolean asymmetric;
     @Option(names = {"-o", "--out"}, defaultValue = "out/inspect", description = "output directory (default ${DEFAULT-VALUE})") Path outDir;
+    @Option(names = "--calibration", paramLabel = "FILE", description = "text to run through the model: also picture the activations entering the tensor's layer") Path calibration;
+    @Option(names = "--samples", defaultValue = "8", description = "calibration windows (default ${DEFAULT-VALUE})") int samples;
 
     @Override public Integer call() {
         try (Model model = ModelLoader.load(modelPath != null ? modelPath : Defaults.model())) {
@@ -110,11 +112,48 @@ final class InspectCommand implements Callable<Integer> {
                 }
             }
             report.heading("Error of each scheme on " + name).table(eh, er);
+
+            if (calibration != null) activations(model, name, cols, report);
             Path html = outDir.resolve("report.html");
             report.write(html);
             System.out.println("\nreport: " + html.toAbsolutePath() + " (PNG files beside it)");
         }
         return 0;
+    }
+
+    /** The inputs of the chosen layer over calibration text: statistics, histogram, per-channel and per-token max |x|. */
+    private void activations(Model model, String name, int cols, HtmlReport report) {
+        org.quant4j.model.Llama llama = new org.quant4j.model.Llama(model);
+        List<float[]> rowsSeen = new ArrayList<>();                     // each (cols): one token's input
+        llama.setObserver((w, x, batch, n) -> {
+            if (!w.equals(name)) return;
+            for (int b = 0; b < batch; b++) rowsSeen.add(java.util.Arrays.copyOfRange(x, b * n, (b + 1) * n));
+        });
+        int[][] windows = Calibration.samples(model, calibration, samples, 128);
+        org.quant4j.model.Llama.State state = llama.newState(128, 128);
+        for (int[] w : windows) { state.reset(); llama.forward(state, w, false); }
+        if (rowsSeen.isEmpty()) throw new org.quant4j.util.Q4jException(name + " is not a linear layer of the forward pass; no activations to show");
+        int tokens = rowsSeen.size();
+        float[] all = new float[tokens * cols];                          // (tokens, cols)
+        for (int t = 0; t < tokens; t++) System.arraycopy(rowsSeen.get(t), 0, all, t * cols, cols);
+        TensorStats st = TensorStats.of(all);
+        report.heading("Activations entering " + name + " (" + tokens + " tokens of " + calibration.getFileName() + ")");
+        report.table(List.of("min", "max", "mean", "std", "kurtosis", ">3σ", ">6σ"), List.of(List.of(f(st.min()), f(st.max()), f(st.mean()), f(st.std()),
+                String.format("%.2f", st.kurtosis()), String.valueOf(st.beyond3Sigma()), String.valueOf(st.beyond6Sigma()))));
+        image(report, "activation-histogram", "activations entering " + name + " (log counts)", Plots.histogram("activations: " + name, all, 101, true));
+        double[] perChannel = new double[cols], perToken = new double[tokens];
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < cols; c++) {
+                double a = Math.abs(all[t * cols + c]);
+                perChannel[c] = Math.max(perChannel[c], a);
+                perToken[t] = Math.max(perToken[t], a);
+            }
+        }
+        image(report, "activation-channels", "max |x| per input channel: whole channels that run large are the 'normal outliers' SmoothQuant moves into the weights",
+                Plots.channelMagnitudes("activations: max |x| per channel", perChannel, "channel"));
+        image(report, "activation-tokens", "max |x| per token: single tokens far above the rest are 'massive outliers' (DuQuant)",
+                Plots.channelMagnitudes("activations: max |x| per token", perToken, "token"));
+        System.out.printf("activations entering %s: %d tokens, min %s, max %s, kurtosis %.2f%n", name, tokens, f(st.min()), f(st.max()), st.kurtosis());
     }
 
     static QuantScheme scheme(int bits, int groupSize, boolean asymmetric) {
