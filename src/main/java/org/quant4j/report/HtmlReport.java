@@ -45,7 +45,7 @@ public final class HtmlReport {
         return "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape(title) + "</title>\n"
                 + "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}"
                 + "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:.3em .7em;text-align:right}"
-                + "th{background:#eee}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}figure{margin:1em 0}figcaption{color:#555;font-size:.9em}</style>\n"
+                + "th{background:#eee}td{white-space:nowrap}td:first-child,th:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}figure{margin:1em 0}figcaption{color:#555;font-size:.9em}</style>\n"
                 + "</head><body>\n<h1>" + escape(title) + "</h1>\n" + body + "</body></html>\n";
     }
 
