@@ -4,19 +4,14 @@ import org.quant4j.format.GgmlType;
 import org.quant4j.tensor.Tensor;
 import org.quant4j.util.Q4jException;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.*;
 
 /**
@@ -61,24 +56,7 @@ public final class GgufFile implements AutoCloseable {
     }
 
     public static GgufFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                long size = ch.size();
-                seg = size == 0 ? MemorySegment.ofArray(new byte[0]) : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            }
-            return parse(path, arena, seg);
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new Q4jException(path + ": no such file");
-        } catch (IOException e) {
-            arena.close();
-            throw new Q4jException(path + ": cannot read: " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        return org.quant4j.util.MappedFile.map(path, (arena, seg) -> parse(path, arena, seg));
     }
 
     private static GgufFile parse(Path path, Arena arena, MemorySegment seg) {

@@ -12,7 +12,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.channels.FileChannel;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
@@ -40,24 +39,7 @@ public final class Llama2cReader {
 
     /** Loads {@code checkpoint}; if {@code tokenizerMetadata} is not null it is carried in the model's metadata. */
     public static Model load(Path checkpoint, Map<String, GgufValue> tokenizerMetadata) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment file;
-            try (FileChannel ch = FileChannel.open(checkpoint, StandardOpenOption.READ)) {
-                file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            }
-            Model m = parse(checkpoint, file, arena, tokenizerMetadata);
-            return m;
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new Q4jException(checkpoint + ": no such file");
-        } catch (IOException e) {
-            arena.close();
-            throw new Q4jException(checkpoint + ": cannot read: " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        return org.quant4j.util.MappedFile.map(checkpoint, (arena, file) -> parse(checkpoint, file, arena, tokenizerMetadata));
     }
 
     /** True if the file starts like a llama2.c checkpoint (v1 magic, or a plausible legacy header). */

@@ -16,14 +16,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CoderResult;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.*;
 
 /**
@@ -89,27 +86,12 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     public static SafetensorsFile open(Path path) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                long size = ch.size();
-                if (size < 8) {
-                    throw new Q4jException(path + ": not a safetensors file: " + size + " bytes, too short for the 8-byte header length at offset 0");
-                }
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+        return org.quant4j.util.MappedFile.map(path, (arena, seg) -> {
+            if (seg.byteSize() < 8) {
+                throw new Q4jException(path + ": not a safetensors file: " + seg.byteSize() + " bytes, too short for the 8-byte header length at offset 0");
             }
             return parse(path, arena, seg);
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new Q4jException(path + ": no such file");
-        } catch (IOException e) {
-            arena.close();
-            throw new Q4jException(path + ": cannot read: " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        });
     }
 
     private static SafetensorsFile parse(Path path, Arena arena, MemorySegment seg) {
