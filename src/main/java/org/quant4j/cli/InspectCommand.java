@@ -112,6 +112,7 @@ final class InspectCommand implements Callable<Integer> {
                 }
             }
             report.heading("Error of each scheme on " + name).table(eh, er);
+            clippingTable(w, name, report);
 
             if (calibration != null) activations(model, name, cols, report);
             Path html = outDir.resolve("report.html");
@@ -119,6 +120,39 @@ final class InspectCommand implements Callable<Integer> {
             System.out.println("\nreport: " + html.toAbsolutePath() + " (PNG files beside it)");
         }
         return 0;
+    }
+
+    /**
+     * Clipping on a tensor with outliers: the 1% of values with the largest |w| count as outliers; for per-tensor INT4
+     * and INT8, each calibrator's range and its error on the other 99% and on the outliers, against min-max.
+     */
+    private void clippingTable(float[] w, String name, HtmlReport report) {
+        float[] abs = new float[w.length];
+        for (int i = 0; i < w.length; i++) abs[i] = Math.abs(w[i]);
+        float[] sorted = abs.clone();
+        java.util.Arrays.sort(sorted);
+        float threshold = sorted[(int) Math.floor(0.99 * (sorted.length - 1))];
+        List<String> header = List.of("scheme", "calibration", "range", "MSE, bulk (99%)", "MSE, outliers (1%)", "MSE, all");
+        List<List<String>> rows = new ArrayList<>();
+        for (int bits : new int[]{4, 8}) {
+            QuantScheme s = QuantScheme.symmetric(bits, Granularity.TENSOR);
+            for (Calibrator c : List.of(Calibrator.MIN_MAX, Calibrator.percentile(99.9), Calibrator.mse(100, 0.05), Calibrator.kl(2048))) {
+                float[][] r = Calibrator.ranges(c, w, 1, w.length, s);
+                float[] back = LinearQuantizer.quantize(w, 1, w.length, s, r[0], r[1]).dequantize();
+                double bulk = 0, out = 0;
+                int nb = 0, no = 0;
+                for (int i = 0; i < w.length; i++) {
+                    double e = (w[i] - back[i]) * (w[i] - back[i]);
+                    if (abs[i] > threshold) { out += e; no++; } else { bulk += e; nb++; }
+                }
+                rows.add(List.of(s.describe(), c.name(), String.format("±%.4g", Math.max(Math.abs(r[0][0]), Math.abs(r[1][0]))), String.format("%.4g", bulk / Math.max(1, nb)),
+                        String.format("%.4g", out / Math.max(1, no)), String.format("%.4g", (bulk + out) / w.length)));
+            }
+        }
+        report.heading("Clipping on " + name + ": error on the bulk and on the outliers (|w| > " + f(threshold) + ")").table(header, rows);
+        System.out.printf("%nclipping on %s (outliers: |w| > %s, 1%% of values)%n", name, f(threshold));
+        System.out.printf("%-26s %-15s %10s %16s %18s %12s%n", header.toArray());
+        for (List<String> r : rows) System.out.printf("%-26s %-15s %10s %16s %18s %12s%n", r.toArray());
     }
 
     /** The inputs of the chosen layer over calibration text: statistics, histogram, per-channel and per-token max |x|. */

@@ -148,7 +148,6 @@ public final class Llama {
             LlamaConfig c = config;
             this.contextLength = contextLength;
             this.maxBatch = maxBatch;
-            long cacheBytes = 2L * c.nLayers() * contextLength * c.kvDim() * 4;
             if ((long) contextLength * c.kvDim() > Integer.MAX_VALUE - 16) {
                 throw new Q4jException("context of " + contextLength + " tokens is too long for one KV-cache array");
             }
@@ -165,7 +164,6 @@ public final class Llama {
             hb2 = new float[maxBatch * c.hiddenDim()];
             att = new float[maxBatch * c.nHeads() * contextLength];
             lastX = new float[c.dim()];
-            assert cacheBytes > 0;
         }
 
         public void reset() { position = 0; }
