@@ -1,6 +1,5 @@
 package org.quant4j.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Where the bundled model and texts live: under the installation ({@code -Dquant4j.home}, set by the launcher). */
@@ -17,9 +16,4 @@ final class Defaults {
 
     /** Held-out text for the default model. */
     static Path evalText() { return home().resolve("data/text/tinystories_valid_excerpt.txt"); }
-
-    static Path existing(Path p, String what) {
-        if (!Files.exists(p)) throw new org.quant4j.util.Q4jException(p + ": " + what + " not found");
-        return p;
-    }
 }

@@ -74,8 +74,6 @@ public record IntQuantType(int bits, int groupSize, boolean symmetric) implement
 
     @Override public double bitsPerWeight() { return perChannel() ? bits : 8.0 * groupBytes(groupSize) / groupSize; }
 
-    public double bitsPerWeight(long cols) { return 8.0 * rowBytes(cols) / cols; }
-
     @Override public String name() { return "INT" + bits + (symmetric ? "S" : "A") + (perChannel() ? "_C" : "_G" + groupSize); }
 
     /** Parses {@link #name()}: "INT4A_G32", "INT8S_C". */
