@@ -29,7 +29,9 @@ import java.util.*;
  * </ul>
  * Added tokens become CONTROL when special (or when they look special: {@code <|...|>}, {@code <pad>}, ...), else
  * USER_DEFINED. BOS/EOS and whether to add them come from the post_processor template and, when present, a
- * {@code tokenizer_config.json} next to the file.
+ * {@code tokenizer_config.json} next to the file (which also gives the chat template, and
+ * {@code clean_up_tokenization_spaces} to tell apart pre-tokenizers with the same regexes).
+ * {@link TokenizerJsonWriter} writes the reverse.
  */
 public final class TokenizerJson {
     private TokenizerJson() {}
@@ -220,7 +222,10 @@ public final class TokenizerJson {
 
         // ---- pieces ----
 
-        /** tokens/types from model.vocab and added_tokens; ids without a token become "[PAD{id}]" (UNUSED). */
+        /**
+         * tokens/types from model.vocab and added_tokens; ids without a token become "[PAD{id}]" (UNUSED), and so do
+         * the "[PAD{id}]" rows llama.cpp's converters add (and {@link TokenizerJsonWriter} keeps) in model.vocab.
+         */
         private void readVocab() {
             JsonNode vocab = model.path("vocab");
             if (!vocab.isObject()) throw error("model.vocab must be an object of token → id");
@@ -251,10 +256,8 @@ public final class TokenizerJson {
                 added.put(id, a);
             }
             for (int id = 0; id < n; id++) {
-                if (tokens[id] == null) {
-                    tokens[id] = "[PAD" + id + "]";
-                    types[id] = TokenType.UNUSED;
-                }
+                if (tokens[id] == null) tokens[id] = "[PAD" + id + "]";
+                if (!added.containsKey(id) && tokens[id].equals("[PAD" + id + "]")) types[id] = TokenType.UNUSED;
             }
         }
 
@@ -330,7 +333,7 @@ public final class TokenizerJson {
             return out;
         }
 
-        /** bos/eos/unk/pad tokens and add_bos/add_eos from tokenizer_config.json, when there is one. */
+        /** bos/eos/unk/pad tokens, add_bos/add_eos and the chat template from tokenizer_config.json, when there is one. */
         private void specialTokensFromConfig() {
             if (config == null) return;
             for (String[] kv : new String[][]{{"bos_token", "tokenizer.ggml.bos_token_id"}, {"eos_token", "tokenizer.ggml.eos_token_id"},
@@ -341,6 +344,7 @@ public final class TokenizerJson {
             }
             if (config.path("add_bos_token").isBoolean()) meta.put("tokenizer.ggml.add_bos_token", GgufValue.bool(config.path("add_bos_token").asBoolean()));
             if (config.path("add_eos_token").isBoolean()) meta.put("tokenizer.ggml.add_eos_token", GgufValue.bool(config.path("add_eos_token").asBoolean()));
+            if (config.path("chat_template").isTextual()) meta.put("tokenizer.chat_template", GgufValue.string(config.path("chat_template").asText()));
         }
 
         /** Whether the json puts U+2581 before the text: a Prepend normaliser or a Metaspace that prepends. */
@@ -375,7 +379,17 @@ public final class TokenizerJson {
                     default -> throw unrecognised("it has a " + step.path("type").asText() + " step");
                 }
             }
-            for (PreTokenizer p : PreTokenizer.values()) if (p.regexes.equals(regexes)) return p;
+            // several pre-tokenizers share a regex list: take the first whose flags the files state, if they state them
+            JsonNode ignoreMerges = model.path("ignore_merges");
+            JsonNode cleanSpaces = config == null ? null : config.path("clean_up_tokenization_spaces");
+            PreTokenizer first = null;
+            for (PreTokenizer p : PreTokenizer.values()) {
+                if (!p.regexes.equals(regexes)) continue;
+                if (first == null) first = p;
+                if ((!ignoreMerges.isBoolean() || ignoreMerges.asBoolean() == p.ignoreMerges)
+                        && (cleanSpaces == null || !cleanSpaces.isBoolean() || cleanSpaces.asBoolean() == p.cleanSpaces)) return p;
+            }
+            if (first != null) return first;
             throw unrecognised("its regexes " + regexes + " match none of llama.cpp's");
         }
 

@@ -129,8 +129,8 @@ class TokTokenizerJsonTest {
     }
 
     /**
-     * A Llama-style tokenizer.json from an SPM GGUF: merges made as transformers' SentencePieceExtractor makes them
-     * (every split of a token into two tokens, ordered by the token's score), byte_fallback, Prepend + Replace.
+     * A Llama-style tokenizer.json from an SPM GGUF, built by hand: merges as transformers' SentencePieceExtractor makes
+     * them ({@link TokenizerJsonWriter#sentencePieceMerges}), byte_fallback, Prepend + Replace.
      */
     private static ObjectNode sentencePieceJson(String vocab) {
         Map<String, GgufValue> meta = VocabFixtures.metadata(vocab);
@@ -138,27 +138,18 @@ class TokTokenizerJsonTest {
         float[] scores = (float[]) meta.get("tokenizer.ggml.scores").asArray().elements();
         int[] types = (int[]) meta.get("tokenizer.ggml.token_type").asArray().elements();
         Map<String, Integer> ids = new HashMap<>();
-        for (int i = 0; i < tokens.length; i++) ids.put(tokens[i], i);
-        record Merge(String left, String right, float score) {}
-        List<Merge> merges = new ArrayList<>();
-        for (int id = 0; id < tokens.length; id++) {
-            if (types[id] != TokenType.NORMAL.id) continue;
-            String t = tokens[id];
-            List<Merge> local = new ArrayList<>();
-            for (int k = t.offsetByCodePoints(0, 1); k < t.length(); k = t.offsetByCodePoints(k, 1)) {
-                String l = t.substring(0, k), r = t.substring(k);
-                if (ids.containsKey(l) && ids.containsKey(r)) local.add(new Merge(l, r, scores[id]));
-            }
-            local.sort(Comparator.comparingInt((Merge x) -> ids.get(x.left())).thenComparingInt(x -> ids.get(x.right())));
-            merges.addAll(local);
+        TokenType[] tokenTypes = new TokenType[tokens.length];
+        for (int i = 0; i < tokens.length; i++) {
+            ids.put(tokens[i], i);
+            tokenTypes[i] = TokenType.of(types[i]);
         }
-        merges.sort(Comparator.comparingDouble((Merge x) -> -x.score())); // stable
+        List<String[]> merges = TokenizerJsonWriter.sentencePieceMerges(tokens, scores, tokenTypes, ids);
         ObjectNode json = JSON.createObjectNode();
         ObjectNode model = json.putObject("model").put("type", "BPE").put("byte_fallback", true).put("unk_token", "<unk>");
         ObjectNode v = model.putObject("vocab");
         for (int i = 0; i < tokens.length; i++) v.put(tokens[i], i);
         ArrayNode m = model.putArray("merges");
-        for (Merge x : merges) m.add(x.left() + " " + x.right());
+        for (String[] x : merges) m.add(x[0] + " " + x[1]);
         ArrayNode added = json.putArray("added_tokens");
         for (int i = 0; i < tokens.length; i++) {
             if (types[i] == TokenType.CONTROL.id || types[i] == TokenType.UNKNOWN.id) {

@@ -12,6 +12,7 @@ import org.quant4j.io.safetensors.SafetensorsWriter;
 import org.quant4j.model.LlamaConfig;
 import org.quant4j.model.Model;
 import org.quant4j.tensor.Tensor;
+import org.quant4j.tokenizer.TokenizerJsonWriter;
 import org.quant4j.util.AtomicOutput;
 import org.quant4j.util.Q4jException;
 
@@ -295,7 +296,8 @@ public final class HfCheckpoint {
      * shards of at most {@code maxShardBytes} of tensor data with model.safetensors.index.json (0 or less: one file).
      * Tensors must be F32, F16, BF16 (or another type safetensors stores unchanged); "llama" q/k rows are put back in
      * HF order; tied models get no lm_head. Tokenizer files beside the tokenizer.json the model was loaded with are
-     * copied along.
+     * copied along; a model whose tokenizer is GGUF metadata (from GGUF or llama2.c) gets a tokenizer.json and
+     * tokenizer_config.json written from it ({@link TokenizerJsonWriter}).
      *
      * @return the files written
      */
@@ -320,6 +322,9 @@ public final class HfCheckpoint {
         if (!hfArch.equals(requestedArch)) base = null; // the recorded config is of another architecture
 
         Path[] inputs = refuseOwnSource(model, dir);
+        // a tokenizer in GGUF form (from a GGUF or llama2.c model) becomes tokenizer.json, unless the originals are copied
+        TokenizerJsonWriter.Documents tokenizer = model.metadata().containsKey("tokenizer.ggml.model") && !hasTokenizerJson(model)
+                ? TokenizerJsonWriter.build(model.metadata(), dir.resolve(TokenizerJsonWriter.TOKENIZER_FILE).toString()) : null;
 
         Map<String, Tensor> byHfName = new HashMap<>();
         for (Tensor t : model.tensors().values()) {
@@ -371,6 +376,7 @@ public final class HfCheckpoint {
         HfConfig.write(configOut, config, hfArch, withQuant, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
         written.addAll(copySideFiles(model, dir));
+        if (tokenizer != null) written.addAll(TokenizerJsonWriter.write(tokenizer, dir, inputs));
         return written;
     }
 
@@ -406,6 +412,12 @@ public final class HfCheckpoint {
             }
         }
         return Files.isRegularFile(source) ? new Path[]{source} : new Path[0];
+    }
+
+    /** Whether the model was loaded with a tokenizer.json that {@link #copySideFiles} copies. */
+    private static boolean hasTokenizerJson(Model model) {
+        GgufValue tok = model.metadata().get(TOKENIZER_JSON_KEY);
+        return tok != null && tok.type() == GgufValueType.STRING && Files.isRegularFile(Path.of(tok.asString()));
     }
 
     private static List<Path> copySideFiles(Model model, Path dir) {
