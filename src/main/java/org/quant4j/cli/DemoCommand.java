@@ -66,7 +66,7 @@ final class DemoCommand implements Callable<Integer> {
             for (GgmlType t : new GgmlType[]{GgmlType.F16, GgmlType.BF16}) {
                 rows.add(measure(t + " (round to nearest even)", FloatCast.apply(base, t), tok, baseLogits, null));
             }
-            int[][] calibration = Calibration.samples(base, text, 8, ctx);
+            int[][] calibration = Calibration.samples(base, Defaults.calibrationText(), 8, ctx); // never the evaluation text
             for (QuantScheme scheme : rtnSchemes()) {
                 Model q = Rtn.apply(base, Rtn.Options.of(scheme));
                 rows.add(measure("RTN W" + scheme.bits() + " " + shortName(scheme), q, tok, baseLogits, null));

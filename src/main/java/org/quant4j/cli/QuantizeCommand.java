@@ -13,14 +13,29 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import org.quant4j.format.GgmlType;
+import org.quant4j.io.gguf.GgufModelWriter;
+import org.quant4j.io.gguf.GgufWriter;
+import org.quant4j.io.imatrix.ImatrixFile;
+import org.quant4j.method.kquant.GgufQuantize;
+import org.quant4j.method.kquant.ImportanceMatrix;
+import org.quant4j.method.kquant.LlamaFileType;
+import org.quant4j.tensor.Tensor;
+
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
         description = {"Quantize a model's weights (and optionally activations) and save the result.",
-                "Example: quant4j quantize models/stories260K/stories260K.bin out/w4.gguf --bits 4 --granularity group --group-size 32"})
+                "Example: quant4j quantize models/stories260K/stories260K.bin out/w4.gguf --bits 4 --granularity group --group-size 32",
+                "llama.cpp types: quant4j quantize model.gguf out/q4km.gguf --type Q4_K_M [--imatrix imatrix.gguf]"})
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
@@ -35,10 +50,20 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--include", description = "quantize only tensors matching this regex") String include;
     @Option(names = "--exclude", description = "skip tensors matching this regex (default: token_embd and output)") String exclude;
     @Option(names = "--activations", defaultValue = "none", description = "activation quantization for 8-bit weights: none, dynamic, static (default ${DEFAULT-VALUE})") String activations;
-    @Option(names = "--calibration-file", description = "text to calibrate static activation ranges (default: the bundled TinyStories excerpt)") Path calibrationFile;
+    @Option(names = "--calibration-file", description = "text to calibrate static activation ranges (default: the bundled TinyStories sample)") Path calibrationFile;
     @Option(names = "--tokenizer", description = "tokenizer.bin for a llama2.c input") Path tokenizer;
 
+    // ---- llama-quantize: GGUF block types and file-type mixes ----
+    @Option(names = "--type", paramLabel = "T", description = "llama.cpp file type (Q4_K_M, Q8_0, Q2_K, IQ4_XS, F16, ...): write GGUF as llama-quantize does") String fileType;
+    @Option(names = "--imatrix", paramLabel = "FILE", description = "importance matrix (quant4j imatrix / llama-imatrix; GGUF or legacy .dat)") Path imatrix;
+    @Option(names = "--pure", description = "every quantized tensor gets the file type's default type (no per-tensor mix)") boolean pure;
+    @Option(names = "--tensor-type", paramLabel = "REGEX=TYPE", description = "type for tensors matching REGEX (repeatable; the last match wins)") java.util.List<String> tensorTypes;
+    @Option(names = "--output-tensor-type", paramLabel = "TYPE", description = "type of output.weight") String outputTensorType;
+    @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "type of token_embd.weight") String tokenEmbeddingType;
+    @Option(names = "--leave-output-tensor", description = "do not quantize output.weight") boolean leaveOutputTensor;
+
     @Override public Integer call() {
+        if (fileType != null) return ggufQuantize();
         if (!method.equalsIgnoreCase("rtn")) throw new Q4jException("unknown method '" + method + "' (available: rtn)");
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
         long t0 = System.nanoTime();
@@ -48,7 +73,7 @@ final class QuantizeCommand implements Callable<Integer> {
             q = switch (activations.toLowerCase(Locale.ROOT)) {
                 case "none" -> q;
                 case "dynamic" -> ActivationQuant.dynamicInt8(q);
-                case "static" -> ActivationQuant.staticInt8(q, Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.evalText(), 8, 128));
+                case "static" -> ActivationQuant.staticInt8(q, Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128));
                 default -> throw new Q4jException("--activations must be none, dynamic or static, not '" + activations + "'");
             };
             ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
@@ -56,6 +81,62 @@ final class QuantizeCommand implements Callable<Integer> {
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;
+    }
+
+    /** llama-quantize: the file type's mix of ggml types, written as GGUF one tensor at a time. */
+    private int ggufQuantize() {
+        if (ModelSaver.Format.fromName(output) != ModelSaver.Format.GGUF) {
+            throw new Q4jException(output + ": --type writes GGUF; name the output *.gguf");
+        }
+        LlamaFileType ftype = LlamaFileType.parse(fileType);
+        List<GgufQuantize.TensorTypeOverride> overrides = new ArrayList<>();
+        if (tensorTypes != null) {
+            for (String spec : tensorTypes) {
+                int eq = spec.indexOf('=');
+                if (eq <= 0 || eq == spec.length() - 1) throw new Q4jException("--tensor-type wants REGEX=TYPE, not '" + spec + "'");
+                overrides.add(new GgufQuantize.TensorTypeOverride(Pattern.compile(spec.substring(0, eq).toLowerCase(Locale.ROOT)), ggmlType(spec.substring(eq + 1))));
+            }
+        }
+        ImportanceMatrix im = imatrix == null ? null : ImatrixFile.read(imatrix);
+        GgufQuantize.Options o = new GgufQuantize.Options(ftype, pure, overrides,
+                outputTensorType == null ? null : ggmlType(outputTensorType),
+                tokenEmbeddingType == null ? null : ggmlType(tokenEmbeddingType), leaveOutputTensor, im);
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(input, tokenizer)) {
+            Map<String, GgmlType> plan = GgufQuantize.plan(model, o);
+            List<GgufWriter.PendingTensor> tensors = new ArrayList<>();
+            Map<GgmlType, Integer> counts = new TreeMap<>();
+            long[] bytes = new long[1];
+            for (Map.Entry<String, GgmlType> e : plan.entrySet()) {
+                Tensor t = model.tensor(e.getKey());
+                GgmlType type = e.getValue() != null ? e.getValue() : t.ggmlType();
+                if (t.rank() >= 2) counts.merge(type, 1, Integer::sum);
+                bytes[0] += Tensor.byteSize(t.name(), type, t.shape());
+                if (type == t.type()) {
+                    tensors.add(GgufWriter.PendingTensor.of(t));
+                } else {
+                    float[] w = GgufQuantize.importance(o, t);
+                    tensors.add(new GgufWriter.PendingTensor(t.name(), type, t.shape(), () -> GgufQuantize.quantize(t, type, w).data()));
+                }
+            }
+            Model meta = model.withMetadata(GgufQuantize.metadata(o)
+                    .entrySet().stream().filter(e -> !e.getKey().equals("general.file_type"))
+                    .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue, (a, b) -> a, LinkedHashMap::new)));
+            if (im != null) meta = meta.withMetadata(Map.of("quantize.imatrix.file", org.quant4j.io.gguf.GgufValue.string(imatrix.toString())));
+            GgufModelWriter.writePending(meta, tensors, output, ftype.id, input);
+            System.out.printf("%s → %s: %s%s, matrices %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, ftype,
+                    im != null ? " with an importance matrix of " + im.size() + " entries" : "", counts,
+                    model.byteSize() / 1048576.0, bytes[0] / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
+    static GgmlType ggmlType(String name) {
+        try {
+            return GgmlType.valueOf(name.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new Q4jException("unknown ggml type '" + name + "'");
+        }
     }
 
     static QuantScheme scheme(int bits, String granularity, int groupSize, Boolean symmetric, Boolean asymmetric, boolean fullRange) {
