@@ -171,43 +171,51 @@ public record IntQuantType(int bits, int groupSize, boolean symmetric) implement
 
     /**
      * Vector path: 8 codes at a time are widened to ints, offset by the zero point and converted to floats in
-     * registers, multiplied with x and accumulated; the scale is applied once per group. 8-bit codes and full 32-value
-     * runs of 4-bit codes take the vector path; other widths and ragged tails use the scalar loop.
+     * registers, multiplied with x and accumulated per group; each group's sum joins the row's with one FMA by its
+     * scale, and the lanes are added once per row. 8-bit codes and full 32-value runs of 4-bit codes take the vector
+     * path; other widths and ragged tails use the scalar loop.
      */
     public float dot(MemorySegment w, long off, float[] x, int xOff, int cols) {
         if (bits != 8 && bits != 4) return dotScalar(w, off, x, xOff, cols);
-        float sum = 0;
         int header = headerBytes();
-        for (int g = 0; g < groupsPerRow(cols); g++) {
+        int groups = groupsPerRow(cols);
+        FloatVector total = FloatVector.zero(F);
+        float tailSum = 0;
+        for (int g = 0; g < groups; g++) {
             long go = off + groupOffset(cols, g);
             int n = groupLength(cols, g), xo = xOff + (perChannel() ? 0 : g * groupSize);
             int z = zeroPoint(w, go);
-            FloatVector acc = FloatVector.zero(F);
-            float tail = 0;
+            float scale = scale(w, go);
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
             int i = 0;
+            long codes = go + header;
             if (bits == 8) {
-                for (; i + 8 <= n; i += 8) {
-                    IntVector q = (IntVector) ByteVector.fromMemorySegment(B64, w, go + header + i, ByteOrder.LITTLE_ENDIAN)
-                            .convertShape(VectorOperators.B2I, I, 0);       // sign-extended: q
-                    FloatVector v = (FloatVector) q.sub(z).convertShape(VectorOperators.I2F, F, 0);
-                    acc = v.fma(FloatVector.fromArray(F, x, xo + i), acc);
+                for (; i + 16 <= n; i += 16) {
+                    IntVector q0 = (IntVector) ByteVector.fromMemorySegment(B64, w, codes + i, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0);
+                    IntVector q1 = (IntVector) ByteVector.fromMemorySegment(B64, w, codes + i + 8, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0);
+                    acc0 = ((FloatVector) q0.sub(z).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + i), acc0);
+                    acc1 = ((FloatVector) q1.sub(z).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + i + 8), acc1);
                 }
             } else {
                 int shift = 8 + z;                                          // value/scale = nibble − 8 − z
                 for (; i + 32 <= n; i += 32) {
                     for (int j = 0; j < 16; j += 8) {
-                        IntVector b = (IntVector) ByteVector.fromMemorySegment(B64, w, go + header + i / 2 + j, ByteOrder.LITTLE_ENDIAN)
+                        IntVector b = (IntVector) ByteVector.fromMemorySegment(B64, w, codes + i / 2 + j, ByteOrder.LITTLE_ENDIAN)
                                 .convertShape(VectorOperators.B2I, I, 0);
                         FloatVector lo = (FloatVector) b.and(0x0f).sub(shift).convertShape(VectorOperators.I2F, F, 0);
                         FloatVector hi = (FloatVector) b.lanewise(VectorOperators.LSHR, 4).and(0x0f).sub(shift).convertShape(VectorOperators.I2F, F, 0);
-                        acc = lo.fma(FloatVector.fromArray(F, x, xo + i + j), acc);
-                        acc = hi.fma(FloatVector.fromArray(F, x, xo + i + 16 + j), acc);
+                        acc0 = lo.fma(FloatVector.fromArray(F, x, xo + i + j), acc0);
+                        acc1 = hi.fma(FloatVector.fromArray(F, x, xo + i + 16 + j), acc1);
                     }
                 }
             }
-            for (; i < n; i++) tail += (code(w, go, n, i) - z) * x[xo + i];
-            sum += scale(w, go) * (org.quant4j.kernel.FloatKernels.sum(acc) + tail);
+            total = acc0.add(acc1).fma(FloatVector.broadcast(F, scale), total);
+            if (i < n) {
+                float tail = 0;
+                for (; i < n; i++) tail += (code(w, go, n, i) - z) * x[xo + i];
+                tailSum += scale * tail;
+            }
         }
-        return sum;
+        return org.quant4j.kernel.FloatKernels.sum(total) + tailSum;
     }
 }
