@@ -8,6 +8,11 @@ import java.nio.ByteOrder;
  * The helpers of ggml-quants.c that the legacy and IQ4 codecs share, with C's float semantics: every expression is
  * evaluated in float, in the order C evaluates it, without fused multiply-adds (the reference vectors match that; see
  * GgmlCodecVectorsTest), and with the rounding function C uses at that place.
+ *
+ * <p>On contraction: the vectors were made without FMA. Contracting {@code sumqx += w*q*x} in the IQ4 scale search to
+ * an fma breaks the edge IQ4_NL/IQ4_XS imatrix vectors (36 and 130 bytes differ); fma in make_qx_quants' sumlx, in
+ * make_qkx3_quants' error or in Q4_1's {@code q*d + m} changes no vector (those products are exact or the choices
+ * robust), so plain float arithmetic is used everywhere.
  */
 final class CodecMath {
     private CodecMath() {}
