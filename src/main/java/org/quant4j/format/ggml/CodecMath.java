@@ -1,5 +1,7 @@
 package org.quant4j.format.ggml;
 
+import org.quant4j.format.FloatFormats;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -65,11 +67,7 @@ final class CodecMath {
      * ggml_compute_fp32_to_bf16: round to nearest even on the upper 16 bits (an overflow rounds to infinity), and a NaN
      * keeps its upper bits with the quiet bit (64) forced on, rather than being rounded (which could make it infinite).
      */
-    static short fp32ToBf16(float f) {
-        int u = Float.floatToRawIntBits(f);
-        if ((u & 0x7fffffff) > 0x7f800000) return (short) ((u >>> 16) | 64);
-        return (short) ((u + (0x7fff + ((u >>> 16) & 1))) >>> 16);
-    }
+    static short fp32ToBf16(float f) { return FloatFormats.floatToBf16(f); }
 
     static float bf16ToFp32(short h) { return Float.intBitsToFloat((h & 0xffff) << 16); }
 
