@@ -3,6 +3,8 @@ package org.quant4j.kernel;
 import org.quant4j.format.GgmlType;
 import org.quant4j.format.IntQuantType;
 import org.quant4j.format.StorageType;
+import org.quant4j.format.ggml.BlockCodec;
+import org.quant4j.format.ggml.GgmlCodecs;
 import org.quant4j.tensor.Tensor;
 import org.quant4j.util.Q4jException;
 
@@ -36,9 +38,32 @@ public final class MatMul {
                 // ggml's Q4_0 and Q8_0 blocks are symmetric INT4 / INT8 groups of 32, byte for byte
                 case Q4_0 -> vector ? Q4_0_AS_INT::dot : Q4_0_AS_INT::dotScalar;
                 case Q8_0 -> vector ? Q8_0_AS_INT::dot : Q8_0_AS_INT::dotScalar;
-                default -> throw new Q4jException("no matmul kernel for storage type " + g + " yet");
+                default -> {
+                    BlockCodec codec = GgmlCodecs.find(g);
+                    if (codec == null) throw new Q4jException("no matmul kernel for storage type " + g + " yet");
+                    yield decodeThenDot(codec, vector);
+                }
             };
             case IntQuantType q -> vector ? q::dot : q::dotScalar;
+        };
+    }
+
+    /** A per-thread row buffer for {@link #decodeThenDot}, grown to the longest row seen. */
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
+
+    /**
+     * The generic fallback for a ggml block type without a kernel of its own: dequantize the row with its codec into
+     * a thread-local float[] (no allocation per call once warm), then an F32 dot product.
+     */
+    static RowDot decodeThenDot(BlockCodec codec, boolean vector) {
+        return (w, off, x, xOff, n) -> {
+            float[] row = ROW.get(); // (n)
+            if (row.length < n) ROW.set(row = new float[n]);
+            codec.dequantize(w, off, row, 0, n);
+            if (vector) return FloatKernels.dot(row, 0, x, xOff, n);
+            float s = 0;
+            for (int i = 0; i < n; i++) s += row[i] * x[xOff + i];
+            return s;
         };
     }
 
@@ -140,6 +165,7 @@ public final class MatMul {
             case IntQuantType q -> q.decodeRow(seg, off, n, dst, dstOff);
             case GgmlType.Q4_0 -> Q4_0_AS_INT.decodeRow(seg, off, n, dst, dstOff);
             case GgmlType.Q8_0 -> Q8_0_AS_INT.decodeRow(seg, off, n, dst, dstOff);
+            case GgmlType g when GgmlCodecs.find(g) != null -> GgmlCodecs.find(g).dequantize(seg, off, dst, dstOff, n);
             default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type().name() + " yet");
         }
     }

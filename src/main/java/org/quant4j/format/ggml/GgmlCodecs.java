@@ -11,6 +11,18 @@ public final class GgmlCodecs {
     public static BlockCodec find(GgmlType type) {
         return switch (type) {
             // one line per codec: "case Q4_K -> Q4_KCodec.INSTANCE;"
+            case Q4_0 -> Q4_0Codec.INSTANCE;
+            case Q4_1 -> Q4_1Codec.INSTANCE;
+            case Q5_0 -> Q5_0Codec.INSTANCE;
+            case Q5_1 -> Q5_1Codec.INSTANCE;
+            case Q8_0 -> Q8_0Codec.INSTANCE;
+            case Q8_1 -> Q8_1Codec.INSTANCE;
+            case IQ4_NL -> IQ4_NLCodec.INSTANCE;
+            case IQ4_XS -> IQ4_XSCodec.INSTANCE;
+            case TQ1_0 -> TQ1_0Codec.INSTANCE;
+            case TQ2_0 -> TQ2_0Codec.INSTANCE;
+            case F16 -> F16Codec.INSTANCE;
+            case BF16 -> BF16Codec.INSTANCE;
             default -> null;
         };
     }
