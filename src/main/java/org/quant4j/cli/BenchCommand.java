@@ -22,7 +22,9 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure prompt-processing and generation speed (tokens/s).")
 final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "MODEL") Path modelPath;
+    @Parameters(index = "0", arity = "0..1", paramLabel = "MODEL", description = "model file (not needed with --matvec)") Path modelPath;
+    @Option(names = "--matvec", split = ",", paramLabel = "TYPE", description = "instead of a model: matrix-vector products of random weights in these ggml types (F32, F16, Q4_0, Q4_K, ...)") List<String> matvecTypes;
+    @Option(names = "--shape", split = ",", defaultValue = "4096x4096,4096x11008", paramLabel = "ROWSxCOLS", description = "weight shapes for --matvec (default ${DEFAULT-VALUE})") List<String> shapes;
     @Option(names = {"-p", "--prompt"}, defaultValue = "128", description = "prompt tokens (0 to skip; default ${DEFAULT-VALUE})") int promptTokens;
     @Option(names = {"-n", "--gen"}, defaultValue = "32", description = "generated tokens (0 to skip; default ${DEFAULT-VALUE})") int genTokens;
     @Option(names = {"-t", "--threads"}, split = ",", description = "thread counts to test (default: all cores)") List<Integer> threads;
@@ -36,6 +38,8 @@ final class BenchCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         if (scalar) Kernels.setVector(false);
         List<Integer> ts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
+        if (matvecTypes != null) return matvec(ts);
+        if (modelPath == null) throw new org.quant4j.util.Q4jException("bench needs a MODEL (or --matvec TYPES)");
         List<Row> rows = new ArrayList<>();
         try (Model model = ModelLoader.load(modelPath)) {
             Llama llama = new Llama(model);
@@ -88,6 +92,59 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (json) System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(rows));
         return 0;
+    }
+
+    record MatvecRow(String type, String shape, int threads, double microseconds, double stddev, double weightGBps) {}
+
+    /** Weight bandwidth of one matrix-vector product per type, shape and thread count (random Gaussian weights). */
+    private int matvec(List<Integer> ts) throws Exception {
+        List<MatvecRow> rows = new ArrayList<>();
+        if (!json) {
+            System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
+            System.out.printf("%-7s %-11s %7s %16s %9s%n", "type", "shape", "threads", "µs per matvec", "GB/s");
+        }
+        for (String shape : shapes) {
+            String[] rc = shape.toLowerCase(Locale.ROOT).split("x");
+            if (rc.length != 2) throw new org.quant4j.util.Q4jException("--shape wants ROWSxCOLS, not '" + shape + "'");
+            int rowsN = Integer.parseInt(rc[0].trim()), cols = Integer.parseInt(rc[1].trim());
+            SplittableRandom rng = new SplittableRandom(42);
+            float[] w = new float[Math.multiplyExact(rowsN, cols)];
+            for (int i = 0; i < w.length; i++) w[i] = (float) (0.02 * gaussian(rng));
+            Tensor f32 = Tensor.ofFloats("w", w, rowsN, cols);
+            float[] x = new float[cols];
+            for (int i = 0; i < cols; i++) x[i] = (float) gaussian(rng);
+            float[] out = new float[rowsN];
+            for (String typeName : matvecTypes) {
+                org.quant4j.format.GgmlType type = QuantizeCommand.ggmlType(typeName);
+                Tensor t = type == org.quant4j.format.GgmlType.F32 ? f32 : org.quant4j.method.kquant.GgufQuantize.quantize(f32, type, null);
+                for (int th : ts) {
+                    Parallel.setThreads(th);
+                    for (int i = 0; i < 20; i++) org.quant4j.kernel.MatMul.matmul(t, x, out, 1); // warm-up
+                    double[] us = new double[repetitions];
+                    for (int r = 0; r < repetitions; r++) {
+                        int iters = 0;
+                        long t0 = System.nanoTime(), elapsed;
+                        do {
+                            org.quant4j.kernel.MatMul.matmul(t, x, out, 1);
+                            iters++;
+                            elapsed = System.nanoTime() - t0;
+                        } while (elapsed < 300_000_000L);
+                        us[r] = elapsed / 1e3 / iters;
+                    }
+                    double m = mean(us);
+                    MatvecRow row = new MatvecRow(type.name(), shape, th, m, std(us), t.data().byteSize() / (m * 1e3));
+                    rows.add(row);
+                    if (!json) System.out.printf("%-7s %-11s %7d %9.1f ± %-5.1f %9.2f%n", row.type(), row.shape(), th, m, row.stddev(), row.weightGBps());
+                }
+            }
+        }
+        if (json) System.out.println(new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(rows));
+        return 0;
+    }
+
+    private static double gaussian(SplittableRandom rng) {
+        double u = rng.nextDouble(), v = rng.nextDouble();
+        return Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * v);
     }
 
     private Row print(Row r) {

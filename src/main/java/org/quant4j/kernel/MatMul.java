@@ -19,8 +19,6 @@ import java.lang.foreign.ValueLayout;
 public final class MatMul {
     private MatMul() {}
 
-    private static final IntQuantType Q4_0_AS_INT = new IntQuantType(4, 32, true);
-    private static final IntQuantType Q8_0_AS_INT = new IntQuantType(8, 32, true);
 
     /** The dot product of one stored weight row with an F32 activation vector. */
     @FunctionalInterface
@@ -35,9 +33,17 @@ public final class MatMul {
                 case F32 -> vector ? FloatKernels::dotF32 : FloatKernels::dotF32Scalar;
                 case F16 -> vector ? FloatKernels::dotF16 : FloatKernels::dotF16Scalar;
                 case BF16 -> vector ? FloatKernels::dotBF16 : FloatKernels::dotBF16Scalar;
-                // ggml's Q4_0 and Q8_0 blocks are symmetric INT4 / INT8 groups of 32, byte for byte
-                case Q4_0 -> vector ? Q4_0_AS_INT::dot : Q4_0_AS_INT::dotScalar;
-                case Q8_0 -> vector ? Q8_0_AS_INT::dot : Q8_0_AS_INT::dotScalar;
+                // block types with a Vector API kernel; their scalar reference is the codec (dequantize, dot)
+                case Q4_0 -> vector ? BlockKernels::dotQ4_0 : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q4_1 -> vector ? BlockKernels::dotQ4_1 : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q5_0 -> vector ? BlockKernels::dotQ5_0 : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q5_1 -> vector ? BlockKernels::dotQ5_1 : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q8_0 -> vector ? BlockKernels::dotQ8_0 : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q2_K -> vector ? BlockKernels::dotQ2_K : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q3_K -> vector ? BlockKernels::dotQ3_K : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q4_K -> vector ? BlockKernels::dotQ4_K : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q5_K -> vector ? BlockKernels::dotQ5_K : decodeThenDot(GgmlCodecs.of(g), false);
+                case Q6_K -> vector ? BlockKernels::dotQ6_K : decodeThenDot(GgmlCodecs.of(g), false);
                 default -> {
                     BlockCodec codec = GgmlCodecs.find(g);
                     if (codec == null) throw new Q4jException("no matmul kernel for storage type " + g + " yet");
@@ -163,8 +169,6 @@ public final class MatMul {
             case GgmlType.F16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = Float.float16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
             case GgmlType.BF16 -> { for (int i = 0; i < n; i++) dst[dstOff + i] = FloatKernels.bf16ToFloat(seg.get(ValueLayout.JAVA_SHORT_UNALIGNED, off + 2L * i)); }
             case IntQuantType q -> q.decodeRow(seg, off, n, dst, dstOff);
-            case GgmlType.Q4_0 -> Q4_0_AS_INT.decodeRow(seg, off, n, dst, dstOff);
-            case GgmlType.Q8_0 -> Q8_0_AS_INT.decodeRow(seg, off, n, dst, dstOff);
             case GgmlType g when GgmlCodecs.find(g) != null -> GgmlCodecs.find(g).dequantize(seg, off, dst, dstOff, n);
             default -> throw new Q4jException("tensor " + t.name() + ": cannot decode storage type " + t.type().name() + " yet");
         }
