@@ -97,6 +97,22 @@ class GgmlCodecRuntimeTest {
     }
 
     @Test
+    void typesWithTheirOwnKernelsDecodeAsTheirCodec() {
+        try (Model base = randomModel()) {
+            for (GgmlType t : new GgmlType[]{GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16, GgmlType.BF16}) {
+                Tensor q = encoded(base, t).tensor(Model.ffnDown(1));
+                int cols = (int) q.cols();
+                float[] runtime = MatMul.toFloats(q);                  // (rows, cols) the runtime's own decoder
+                float[] codec = new float[runtime.length];             // (rows, cols) dequantize_row_* semantics
+                for (int r = 0; r < q.rows(); r++) GgmlCodecs.of(t).dequantize(q.data(), r * t.rowBytes(cols), codec, r * cols, cols);
+                for (int i = 0; i < codec.length; i++) {
+                    assertEquals(Float.floatToRawIntBits(codec[i]), Float.floatToRawIntBits(runtime[i]), t + " value " + i);
+                }
+            }
+        }
+    }
+
+    @Test
     void everyCodecTypeRunsCloseToF32() {
         GgmlType[] types = {GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
                 GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.BF16};

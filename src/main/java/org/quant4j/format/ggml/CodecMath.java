@@ -1,6 +1,8 @@
 package org.quant4j.format.ggml;
 
 import org.quant4j.format.FloatFormats;
+import org.quant4j.format.GgmlType;
+import org.quant4j.util.Q4jException;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,6 +30,13 @@ final class CodecMath {
 
     /** kvalues_iq4nl: the 16 non-linear levels of IQ4_NL / IQ4_XS. */
     static final byte[] KVALUES_IQ4NL = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    /** @throws Q4jException unless n is a whole, non-negative number of blocks of type */
+    static void checkRow(GgmlType type, int n) {
+        if (n < 0 || n % type.blockSize() != 0) {
+            throw new Q4jException("a row of " + n + " values does not divide into " + type + " blocks of " + type.blockSize());
+        }
+    }
 
     // ---- rounding ------------------------------------------------------------------------------------------------
 
@@ -86,11 +95,11 @@ final class CodecMath {
         int n = val.length;
         if (x <= val[0]) return 0;
         if (x >= val[n - 1]) return n - 1;
-        int ml = 0, mu = n - 1;
-        while (mu - ml > 1) {
-            int mav = (ml + mu) / 2;
-            if (x < val[mav]) mu = mav; else ml = mav;
-        }
+        // ggml bisects for mu with val[mu-1] <= x < val[mu]; counting the levels <= x finds the same mu without
+        // data-dependent branches (the bisection's mispredictions dominated IQ4 quantization time)
+        int ml = 0;
+        for (int k = 1; k < n - 1; k++) ml += x >= val[k] ? 1 : 0;
+        int mu = ml + 1;
         return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
     }
 

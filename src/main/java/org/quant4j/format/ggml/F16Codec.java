@@ -16,11 +16,13 @@ public final class F16Codec implements BlockCodec {
 
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         for (int i = 0; i < n; i++) putHalf(dst, dstOff + 2L * i, fp32ToFp16(x[xOff + i]));
     }
 
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         for (int i = 0; i < n; i++) dst[dstOff + i] = fp16ToFp32(getHalf(src, srcOff + 2L * i));
     }
 }

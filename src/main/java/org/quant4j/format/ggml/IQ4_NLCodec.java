@@ -23,6 +23,7 @@ public final class IQ4_NLCodec implements BlockCodec {
 
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         Scratch s = new Scratch(QK, QK);
         for (int ibl = 0; ibl < n / QK; ++ibl) {
             long yb = dstOff + (long) ibl * BLOCK_BYTES;
@@ -150,6 +151,7 @@ public final class IQ4_NLCodec implements BlockCodec {
     /** dequantize_row_iq4_nl */
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         byte[] values = KVALUES_IQ4NL;
         for (int i = 0; i < n / QK; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;

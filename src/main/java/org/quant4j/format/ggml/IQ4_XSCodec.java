@@ -23,6 +23,7 @@ public final class IQ4_XSCodec implements BlockCodec {
     /** quantize_iq4_xs: quantize_row_iq4_nl_impl(256, 32, ntry 7) per super-block. */
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         IQ4_NLCodec.Scratch s = new IQ4_NLCodec.Scratch(QK_K, 32);
         for (int ibl = 0; ibl < n / QK_K; ++ibl) {
             long yb = dstOff + (long) ibl * BLOCK_BYTES;
@@ -34,6 +35,7 @@ public final class IQ4_XSCodec implements BlockCodec {
     /** dequantize_row_iq4_xs */
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         byte[] values = KVALUES_IQ4NL;
         for (int i = 0; i < n / QK_K; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;

@@ -20,6 +20,7 @@ public final class Q4_1Codec implements BlockCodec {
 
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         if (importance == null) quantizeRef(x, xOff, n, dst, dstOff);
         else quantizeImpl(x, xOff, n, importance, dst, dstOff);
     }
@@ -72,6 +73,7 @@ public final class Q4_1Codec implements BlockCodec {
     /** dequantize_row_q4_1 */
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;
             int yb = dstOff + i * QK;

@@ -21,6 +21,7 @@ public final class Q8_0Codec implements BlockCodec {
     /** quantize_row_q8_0_ref: d = amax/127, q = roundf(x/d) (halves away from zero). */
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK; i++) {
             int xb = xOff + i * QK;
             long yb = dstOff + (long) i * BLOCK_BYTES;
@@ -36,6 +37,7 @@ public final class Q8_0Codec implements BlockCodec {
     /** dequantize_row_q8_0 */
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;
             int yb = dstOff + i * QK;

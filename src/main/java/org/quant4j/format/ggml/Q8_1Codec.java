@@ -22,6 +22,7 @@ public final class Q8_1Codec implements BlockCodec {
     /** quantize_row_q8_1_ref: d = amax/127, q = roundf(x/d), s = fp16(Σq · d). */
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK; i++) {
             int xb = xOff + i * QK;
             long yb = dstOff + (long) i * BLOCK_BYTES;
@@ -42,6 +43,7 @@ public final class Q8_1Codec implements BlockCodec {
 
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;
             int yb = dstOff + i * QK;

@@ -22,6 +22,7 @@ public final class TQ2_0Codec implements BlockCodec {
     /** quantize_row_tq2_0_ref: t = lroundf(x/amax) (halves away from zero). */
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK_K; i++) {
             int xb = xOff + i * QK_K;
             long yb = dstOff + (long) i * BLOCK_BYTES;
@@ -47,6 +48,7 @@ public final class TQ2_0Codec implements BlockCodec {
     /** dequantize_row_tq2_0 */
     @Override
     public void dequantize(MemorySegment src, long srcOff, float[] dst, int dstOff, int n) {
+        checkRow(type(), n);
         for (int i = 0; i < n / QK_K; i++) {
             long xb = srcOff + (long) i * BLOCK_BYTES;
             float d = fp16ToFp32(getHalf(src, xb + QS));

@@ -86,6 +86,43 @@ class CodecMathTest {
         assertEquals(8, CodecMath.bestIndexInt8(v, -4.5f));   // tie goes up
     }
 
+    /** best_index_int8 as ggml writes it (bisection), to check the branch-free count gives the same index. */
+    private static int bisect(byte[] val, float x) {
+        int n = val.length;
+        if (x <= val[0]) return 0;
+        if (x >= val[n - 1]) return n - 1;
+        int ml = 0, mu = n - 1;
+        while (mu - ml > 1) {
+            int mav = (ml + mu) / 2;
+            if (x < val[mav]) mu = mav; else ml = mav;
+        }
+        return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
+    }
+
+    @Test
+    void bestIndexInt8EqualsGgmlsBisection() {
+        byte[] v = CodecMath.KVALUES_IQ4NL;
+        Random rnd = new Random(3);
+        for (int i = 0; i < 200_000; i++) {
+            float x = switch (i % 4) {
+                case 0 -> (float) (rnd.nextGaussian() * 80);
+                case 1 -> v[rnd.nextInt(16)] + (rnd.nextInt(3) - 1) * Math.ulp((float) v[rnd.nextInt(16)]);
+                case 2 -> { int k = rnd.nextInt(15); yield (v[k] + v[k + 1]) / 2f + (rnd.nextInt(3) - 1) * 1e-5f; }
+                default -> Math.nextAfter((v[i % 15] + v[i % 15 + 1]) * 0.5f, rnd.nextBoolean() ? 1000 : -1000);
+            };
+            assertEquals(bisect(v, x), CodecMath.bestIndexInt8(v, x), "x = " + x);
+        }
+    }
+
+    @Test
+    void rowsThatDoNotDivideIntoBlocksAreRefused() {
+        float[] x = new float[300];
+        MemorySegment dst = MemorySegment.ofArray(new byte[1024]);
+        var e = assertThrows(org.quant4j.util.Q4jException.class, () -> GgmlCodecs.of(GgmlType.IQ4_XS).quantize(x, 0, 300, null, dst, 0));
+        assertTrue(e.getMessage().contains("300") && e.getMessage().contains("IQ4_XS"), e.getMessage());
+        assertThrows(org.quant4j.util.Q4jException.class, () -> GgmlCodecs.of(GgmlType.Q4_0).dequantize(dst, 0, x, 0, 40));
+    }
+
     @Test
     void q8_1StoresScaledSumAndRoundTrips() {
         Random rnd = new Random(7);

@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class GgmlCodecVectorsTest {
     private static final String DIR = "/ggml-vectors/";
 
-    /** The types of the legacy / IQ4 / ternary / float codecs; the k-quant codecs add their own set below. */
+    /** The types of the legacy / IQ4 / ternary / float codecs (k-quants: add a set and a registration check like it). */
     static final Set<GgmlType> LEGACY_TYPES = EnumSet.of(GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
             GgmlType.Q8_0, GgmlType.IQ4_NL, GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.F16, GgmlType.BF16);
 
