@@ -65,10 +65,7 @@ final class CodecMath {
      * GGML_FP32_TO_FP16: round to nearest even (what {@link Float#floatToFloat16} does), except that every NaN becomes
      * the quiet NaN 0x7E00 with the input's sign, as ggml's bit-twiddling conversion writes it.
      */
-    static short fp32ToFp16(float f) {
-        if (Float.isNaN(f)) return (short) (((Float.floatToRawIntBits(f) >>> 16) & 0x8000) | 0x7E00);
-        return Float.floatToFloat16(f);
-    }
+    static short fp32ToFp16(float f) { return FloatFormats.floatToF16(f); }
 
     static float fp16ToFp32(short h) { return Float.float16ToFloat(h); }
 
