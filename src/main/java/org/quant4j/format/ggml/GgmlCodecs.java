@@ -12,6 +12,8 @@ public final class GgmlCodecs {
         return switch (type) {
             // one line per codec: "case Q4_K -> Q4_KCodec.INSTANCE;"
             case Q4_0 -> Q4_0Codec.INSTANCE;
+            case Q4_K -> Q4_KCodec.INSTANCE;
+            case Q6_K -> Q6_KCodec.INSTANCE;
             case Q4_1 -> Q4_1Codec.INSTANCE;
             case Q5_0 -> Q5_0Codec.INSTANCE;
             case Q5_1 -> Q5_1Codec.INSTANCE;
