@@ -1,6 +1,6 @@
 package org.quant4j.format.ggml;
 
-import static org.quant4j.format.ggml.CodecMath.nearestInt;
+import static org.quant4j.format.ggml.CodecMath.*;
 
 /**
  * The k-quant helpers of ggml-quants.c that CodecMath does not have, with C's float semantics (float arithmetic in C's
@@ -106,5 +106,87 @@ final class KQuants {
             m = ((q[j + 4] & 0xFF) >>> 4) | (((q[j] & 0xFF) >>> 6) << 4);
         }
         return sc | m << 8;
+    }
+
+    /** Scratch for {@link #quantizeScaleMinBlock}, one per quantize call. */
+    static final class ScaleMinWork {
+        final byte[] Ls = new byte[32], Laux = new byte[32];
+        final float[] weights = new float[32], mins = new float[8], scales = new float[8], sw = new float[8], theMin = new float[1];
+        final int[] ls = new int[8], lm = new int[8];
+    }
+
+    /**
+     * One super-block of Q4_K (nmax 15) or Q5_K (nmax 31): codes L[0..256) and the 12 packed scale/min bytes, as
+     * quantize_row_qN_K_ref does without an importance matrix (weights av_x + |x|, make_qkx2_quants with the given rmin,
+     * rdelta, nstep; 6-bit scales relative to the largest) and as quantize_row_qN_K_impl does with one (weights
+     * qw·sqrt(σ² + x²), make_qkx3_quants(-0.9, 0.05, 36), scales and mins by make_qp_quants).
+     *
+     * @param clampQp whether the imatrix path clamps make_qp_quants' levels to 63 (Q5_K does, Q4_K does not)
+     * @return the fp16 bits of d (low 16 bits) and dmin (high 16 bits)
+     */
+    static int quantizeScaleMinBlock(float[] x, int xb, float[] importance, int impOff, int nmax, float rmin, float rdelta,
+                                     int nstep, boolean clampQp, int[] L, byte[] scales12, ScaleMinWork w) {
+        float d, dmin;
+        if (importance == null) {
+            float maxScale = 0, maxMin = 0;
+            for (int j = 0; j < 8; ++j) {
+                float sumX2 = 0;
+                for (int l = 0; l < 32; ++l) sumX2 += x[xb + 32 * j + l] * x[xb + 32 * j + l];
+                float avX = (float) Math.sqrt(sumX2 / 32);
+                for (int l = 0; l < 32; ++l) w.weights[l] = avX + Math.abs(x[xb + 32 * j + l]);
+                // make_qkx2_quants equals make_qkx3_quants when weights are given
+                w.scales[j] = makeQkx3Quants(32, nmax, x, xb + 32 * j, w.weights, w.Ls, w.theMin, w.Laux, rmin, rdelta, nstep);
+                w.mins[j] = w.theMin[0];
+                for (int l = 0; l < 32; ++l) L[32 * j + l] = w.Ls[l] & 0xFF;
+                if (w.scales[j] > maxScale) maxScale = w.scales[j];
+                if (w.mins[j] > maxMin) maxMin = w.mins[j];
+            }
+            float invScale = maxScale > 0 ? 63f / maxScale : 0f;
+            float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+            for (int j = 0; j < 8; ++j) {
+                w.ls[j] = Math.min(63, nearestInt(invScale * w.scales[j]) & 0xFF);
+                w.lm[j] = Math.min(63, nearestInt(invMin * w.mins[j]) & 0xFF);
+            }
+            d = maxScale / 63f;
+            dmin = maxMin / 63f;
+        } else {
+            float sumX2 = 0;
+            for (int l = 0; l < QK_K; ++l) sumX2 += x[xb + l] * x[xb + l];
+            float sigma2 = 2 * sumX2 / QK_K;
+            for (int j = 0; j < 8; ++j) {
+                for (int l = 0; l < 32; ++l) {
+                    float xv = x[xb + 32 * j + l];
+                    w.weights[l] = importance[impOff + 32 * j + l] * (float) Math.sqrt(sigma2 + xv * xv);
+                }
+                float sumw = 0;
+                for (int l = 0; l < 32; ++l) sumw += w.weights[l];
+                w.sw[j] = sumw;
+                w.scales[j] = makeQkx3Quants(32, nmax, x, xb + 32 * j, w.weights, w.Ls, w.theMin, w.Laux, -0.9f, 0.05f, 36);
+                w.mins[j] = w.theMin[0];
+                for (int l = 0; l < 32; ++l) L[32 * j + l] = w.Ls[l] & 0xFF;
+            }
+            d = makeQpQuants(8, 63, w.scales, w.ls, w.sw);
+            dmin = makeQpQuants(8, 63, w.mins, w.lm, w.sw);
+            if (clampQp) {
+                for (int j = 0; j < 8; ++j) {
+                    w.ls[j] = Math.min(63, w.ls[j]);
+                    w.lm[j] = Math.min(63, w.lm[j]);
+                }
+            }
+        }
+        java.util.Arrays.fill(scales12, (byte) 0);
+        packScalesMins(w.ls, w.lm, scales12);
+        short dh = fp32ToFp16(d), dminh = fp32ToFp16(dmin);
+        for (int j = 0; j < 8; ++j) {
+            int sm = scaleMinK4(j, scales12);
+            float dd = fp16ToFp32(dh) * (sm & 0xFF);
+            if (dd == 0) continue;
+            float dm = fp16ToFp32(dminh) * (sm >>> 8);
+            for (int ii = 0; ii < 32; ++ii) {
+                int l = nearestInt((x[xb + 32 * j + ii] + dm) / dd);
+                L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
+            }
+        }
+        return (dh & 0xFFFF) | (dminh & 0xFFFF) << 16;
     }
 }
