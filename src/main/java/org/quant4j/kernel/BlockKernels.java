@@ -296,7 +296,7 @@ public final class BlockKernels {
             long b = off + 110L * blk;
             int xb = xOff + 256 * blk;
             float d = f16(w, b + 108);
-            q3Scales(w, b + 96, scales);
+            org.quant4j.format.ggml.Q3_KCodec.unpackScales(w, b + 96, scales);
             int is = 0;
             for (int half = 0; half < 2; half++) {
                 long q = b + 32 + 32L * half;
@@ -317,18 +317,5 @@ public final class BlockKernels {
             }
         }
         return FloatKernels.sum(total);
-    }
-
-    /** Unpacks Q3_K's sixteen 6-bit scales from its 12 bytes (ggml's kmask1 / kmask2 shuffle). */
-    static void q3Scales(MemorySegment w, long off, int[] out) {
-        int a0 = w.get(ValueLayout.JAVA_INT_UNALIGNED, off), a1 = w.get(ValueLayout.JAVA_INT_UNALIGNED, off + 4);
-        int tmp = w.get(ValueLayout.JAVA_INT_UNALIGNED, off + 8);
-        final int kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-        int[] aux = {
-                (a0 & kmask2) | (((tmp) & kmask1) << 4),
-                (a1 & kmask2) | (((tmp >>> 2) & kmask1) << 4),
-                ((a0 >>> 4) & kmask2) | (((tmp >>> 4) & kmask1) << 4),
-                ((a1 >>> 4) & kmask2) | (((tmp >>> 6) & kmask1) << 4)};
-        for (int i = 0; i < 16; i++) out[i] = (aux[i / 4] >>> (8 * (i % 4))) & 0xFF;
     }
 }

@@ -12,6 +12,8 @@ public final class GgmlCodecs {
         return switch (type) {
             // one line per codec: "case Q4_K -> Q4_KCodec.INSTANCE;"
             case Q4_0 -> Q4_0Codec.INSTANCE;
+            case Q2_K -> Q2_KCodec.INSTANCE;
+            case Q3_K -> Q3_KCodec.INSTANCE;
             case Q4_K -> Q4_KCodec.INSTANCE;
             case Q5_K -> Q5_KCodec.INSTANCE;
             case Q6_K -> Q6_KCodec.INSTANCE;

@@ -189,4 +189,132 @@ final class KQuants {
         }
         return (dh & 0xFFFF) | (dminh & 0xFFFF) << 16;
     }
+
+    /**
+     * make_qkx2_quants: asymmetric levels L[i] ∈ [0, nmax] with a scale and a min for x[xOff .. xOff + n), trying
+     * nstep+1 scales and solving weighted least squares for each; the error is squared or, with {@code useMad}, absolute.
+     *
+     * @param theMin receives -min at index 0
+     */
+    static float makeQkx2Quants(int n, int nmax, float[] x, int xOff, float[] weights, int[] L, float[] theMin, int[] Laux,
+                                float rmin, float rdelta, int nstep, boolean useMad) {
+        float min = x[xOff], max = x[xOff];
+        float sumW = weights[0];
+        float sumX = sumW * x[xOff];
+        for (int i = 1; i < n; ++i) {
+            float xi = x[xOff + i];
+            if (xi < min) min = xi;
+            if (xi > max) max = xi;
+            float w = weights[i];
+            sumW += w;
+            sumX += w * xi;
+        }
+        if (min > 0) min = 0;
+        if (max == min) {
+            for (int i = 0; i < n; ++i) L[i] = 0;
+            theMin[0] = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestError = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = nearestInt(iscale * (x[xOff + i] - min));
+            L[i] = Math.max(0, Math.min(nmax, l));
+            float diff = scale * L[i] + min - x[xOff + i];
+            diff = useMad ? Math.abs(diff) : diff * diff;
+            bestError += weights[i] * diff;
+        }
+        if (nstep < 1) {
+            theMin[0] = -min;
+            return scale;
+        }
+        for (int is = 0; is <= nstep; ++is) {
+            iscale = (rmin + rdelta * is + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXL = 0;
+            for (int i = 0; i < n; ++i) {
+                int l = nearestInt(iscale * (x[xOff + i] - min));
+                l = Math.max(0, Math.min(nmax, l));
+                Laux[i] = l;
+                float w = weights[i];
+                sumL += w * l;
+                sumL2 += w * l * l;
+                sumXL += w * l * x[xOff + i];
+            }
+            float D = sumW * sumL2 - sumL * sumL;
+            if (D > 0) {
+                float thisScale = (sumW * sumXL - sumX * sumL) / D;
+                float thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+                if (thisMin > 0) {
+                    thisMin = 0;
+                    thisScale = sumXL / sumL2;
+                }
+                float curError = 0;
+                for (int i = 0; i < n; ++i) {
+                    float diff = thisScale * Laux[i] + thisMin - x[xOff + i];
+                    diff = useMad ? Math.abs(diff) : diff * diff;
+                    curError += weights[i] * diff;
+                }
+                if (curError < bestError) {
+                    System.arraycopy(Laux, 0, L, 0, n);
+                    bestError = curError;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin[0] = -min;
+        return scale;
+    }
+
+    /**
+     * make_q3_quants with do_rmse: symmetric levels in [-nmax, nmax) weighted by x², refined by up to five passes of
+     * coordinate descent; L receives level + nmax.
+     */
+    static float makeQ3Quants(int n, int nmax, float[] x, int xOff, int[] L) {
+        float max = 0, amax = 0;
+        for (int i = 0; i < n; ++i) {
+            float ax = Math.abs(x[xOff + i]);
+            if (ax > amax) { amax = ax; max = x[xOff + i]; }
+        }
+        if (amax < GROUP_MAX_EPS) {
+            for (int i = 0; i < n; ++i) L[i] = 0;
+            return 0f;
+        }
+        float iscale = -nmax / max;
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            float xi = x[xOff + i];
+            int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * xi)));
+            L[i] = l;
+            float w = xi * xi;
+            sumlx += w * xi * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; ++itry) {
+            int changed = 0;
+            for (int i = 0; i < n; ++i) {
+                float xi = x[xOff + i];
+                float w = xi * xi;
+                float slx = sumlx - w * xi * L[i];
+                if (slx > 0) {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int newL = Math.max(-nmax, Math.min(nmax - 1, nearestInt(xi * sl2 / slx)));
+                    if (newL != L[i]) {
+                        slx += w * xi * newL;
+                        sl2 += w * newL * newL;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                            L[i] = newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            ++changed;
+                        }
+                    }
+                }
+            }
+            if (changed == 0) break;
+        }
+        for (int i = 0; i < n; ++i) L[i] += nmax;
+        return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    }
 }
