@@ -6,7 +6,12 @@ import org.quant4j.format.GgmlType;
 import org.quant4j.io.ModelLoader;
 import org.quant4j.method.actquant.ActivationQuant;
 import org.quant4j.method.cast.FloatCast;
+import org.quant4j.method.kquant.GgufQuantize;
+import org.quant4j.method.kquant.ImatrixCollector;
+import org.quant4j.method.kquant.ImportanceMatrix;
+import org.quant4j.method.kquant.LlamaFileType;
 import org.quant4j.method.rtn.Rtn;
+import org.quant4j.util.Q4jException;
 import org.quant4j.quant.Granularity;
 import org.quant4j.quant.QuantScheme;
 import org.quant4j.model.Llama;
@@ -73,6 +78,21 @@ final class DemoCommand implements Callable<Integer> {
                 if (scheme.bits() == 8 && scheme.granularity() == Granularity.CHANNEL && scheme.symmetric()) {
                     rows.add(measure("RTN W8A8 dynamic (per token)", ActivationQuant.dynamicInt8(q), tok, baseLogits, null));
                     rows.add(measure("RTN W8A8 static (calibrated)", ActivationQuant.staticInt8(q, calibration), tok, baseLogits, null));
+                }
+            }
+
+            // llama.cpp's file types; rows that do not divide into 256-blocks fall back as llama-quantize does
+            ImportanceMatrix imatrix = ImatrixCollector.collect(new Llama(base), calibration, Defaults.calibrationText().getFileName().toString());
+            for (LlamaFileType ft : new LlamaFileType[]{LlamaFileType.Q8_0, LlamaFileType.Q6_K, LlamaFileType.Q5_K_M, LlamaFileType.Q4_K_M,
+                    LlamaFileType.Q4_0, LlamaFileType.Q3_K_M, LlamaFileType.Q2_K}) {
+                for (ImportanceMatrix im : new ImportanceMatrix[]{null, imatrix}) {
+                    String name = "GGUF " + ft + (im != null ? " + imatrix" : "");
+                    try {
+                        Model q = GgufQuantize.apply(base, GgufQuantize.Options.of(ft).withImatrix(im));
+                        rows.add(measure(name, q, tok, baseLogits, null));
+                    } catch (Q4jException e) {
+                        System.out.println(name + ": not possible here (" + e.getMessage() + ")");
+                    }
                 }
             }
 

@@ -31,6 +31,24 @@ public final class ImatrixCollector implements Llama.LinearObserver {
         counts.merge(weightName, (long) batch, Long::sum);
     }
 
+    /** Runs each window (tokens from position 0, BOS first) through the model and returns what the layers saw. */
+    public static ImportanceMatrix collect(Llama llama, int[][] windows, String dataset) {
+        ImatrixCollector c = new ImatrixCollector(false);
+        llama.setObserver(c);
+        try {
+            int longest = 1;
+            for (int[] w : windows) longest = Math.max(longest, w.length);
+            Llama.State state = llama.newState(longest, Math.min(longest, 512));
+            for (int[] w : windows) {
+                state.reset();
+                llama.forward(state, w, false);
+            }
+        } finally {
+            llama.setObserver(null);
+        }
+        return c.result(List.of(dataset), windows.length, windows.length == 0 ? 0 : windows[0].length);
+    }
+
     /** The matrix collected so far. */
     public ImportanceMatrix result(List<String> datasets, int chunkCount, int chunkSize) {
         Map<String, float[]> fs = new LinkedHashMap<>();
