@@ -12,6 +12,12 @@ Usage (run with Debian's python3-torch: /usr/bin/python3):
   tools/gptq_reference.py make-fixture DIR --x X.f32 --w W.f32        # H from calibration inputs X, then all cases
   tools/gptq_reference.py make-fixture DIR --random ROWS COLS [--seed S]  # random W and correlated random X
   tools/gptq_reference.py time --rows 2048 --cols 2048 [--groupsize 128] [--actorder]   # fasterquant time on one layer
+  tools/gptq_reference.py pack-fixture DIR    # Hugging Face GPTQ (v1) packing of random codes, for quant4j's GptqLayout
+
+pack-fixture follows GPTQModel's qlinear_cuda_old.QuantLinear.pack (the integer packing loops, 2/4/8 bits) and
+convert_gptq_v2_to_v1_format (qzeros minus 0x55555555 / 0x11111111 / 0x01010101): for each case BITS_GS in
+DIR/pack.tsv it writes NAME.in (int32 out, in, groups; uint8 codes (out, in); uint8 zeros (groups, out); float16
+scales (groups, out)) and NAME.qweight / NAME.qzeros (int32, row-major as the safetensors tensors).
 
 Binary formats (little-endian):
   *.f32 matrix: int32 rows, int32 cols, then rows*cols float32 (row-major).
@@ -276,6 +282,56 @@ def time_layer(args):
         write_f32(os.path.join(args.save, 'H.f32'), H)
 
 
+def gptqmodel_pack(intweight, zeros, bits):
+    """intweight (in, out) uint32, zeros (groups, out) uint32 → qweight, qzeros as GPTQModel packs them (2/4/8 bits)."""
+    qweight = np.zeros((intweight.shape[0] // 32 * bits, intweight.shape[1]), dtype=np.uint32)
+    i = 0
+    row = 0
+    while row < qweight.shape[0]:
+        for j in range(i, i + (32 // bits)):
+            qweight[row] |= intweight[j] << (bits * (j - i))
+        i += 32 // bits
+        row += 1
+    qzeros = np.zeros((zeros.shape[0], zeros.shape[1] // 32 * bits), dtype=np.uint32)
+    i = 0
+    col = 0
+    while col < qzeros.shape[1]:
+        for j in range(i, i + (32 // bits)):
+            qzeros[:, col] |= zeros[:, j] << (bits * (j - i))
+        i += 32 // bits
+        col += 1
+    qzeros = torch.from_numpy(qzeros.astype(np.int32))
+    qzeros -= {2: 0b01010101010101010101010101010101, 4: 0b00010001000100010001000100010001,
+               8: 0b00000001000000010000000100000001}[bits]   # convert_gptq_v2_to_v1_format
+    return qweight.astype(np.int32), qzeros.numpy()
+
+
+def pack_fixture(args):
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.dir, exist_ok=True)
+    with open(os.path.join(args.dir, 'pack.tsv'), 'w') as tsv:
+        tsv.write('name\tbits\tgroupsize\tsym\n')
+        for bits, gs, sym in ((4, 32, 0), (4, 64, 1), (2, 32, 0), (8, 128, 0), (4, -1, 0)):
+            out, inf = 64, 128
+            groups = 1 if gs < 0 else inf // gs
+            codes = rng.integers(0, 2 ** bits, size=(out, inf), dtype=np.uint32)
+            zeros = np.full((groups, out), 2 ** (bits - 1), dtype=np.uint32) if sym else \
+                rng.integers(0, 2 ** bits, size=(groups, out), dtype=np.uint32)
+            if not sym:
+                zeros[0, :4] = 0                              # zero points of 0 borrow across fields in v1
+            scales = (rng.random((groups, out)) * 0.05 + 0.001).astype(np.float16)
+            qweight, qzeros = gptqmodel_pack(codes.T.copy(), zeros, bits)
+            name = 'w%d_g%d%s' % (bits, gs, '_sym' if sym else '')
+            with open(os.path.join(args.dir, name + '.in'), 'wb') as f:
+                f.write(struct.pack('<iii', out, inf, groups))
+                f.write(codes.astype(np.uint8).tobytes())
+                f.write(zeros.astype(np.uint8).tobytes())
+                f.write(scales.astype('<f2').tobytes())
+            qweight.astype('<i4').tofile(os.path.join(args.dir, name + '.qweight'))
+            qzeros.astype('<i4').tofile(os.path.join(args.dir, name + '.qzeros'))
+            tsv.write('%s\t%d\t%d\t%d\n' % (name, bits, gs, sym))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -298,8 +354,13 @@ def main():
     t.add_argument('--repeat', type=int, default=3)
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--save', help='also write W.f32 and H.f32 here (to time quant4j on the same layer)')
+    k = sub.add_parser('pack-fixture')
+    k.add_argument('dir')
+    k.add_argument('--seed', type=int, default=0)
     args = p.parse_args()
-    if args.cmd == 'make-fixture':
+    if args.cmd == 'pack-fixture':
+        pack_fixture(args)
+    elif args.cmd == 'make-fixture':
         if not args.random and not (args.w and args.x):
             p.error('make-fixture needs --random ROWS COLS or --w and --x')
         make_fixture(args)

@@ -51,6 +51,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
+    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) (default ${DEFAULT-VALUE})") String layout;
 
     @Override public Integer call() {
         if (method.equalsIgnoreCase("gptq")) return gptq(granularity == null ? "group" : granularity);
@@ -67,7 +68,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 case "static" -> ActivationQuant.staticInt8(q, Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.evalText(), 8, 128));
                 default -> throw new Q4jException("--activations must be none, dynamic or static, not '" + activations + "'");
             };
-            ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
+            save(q, input);
             System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, scheme.describe(),
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
@@ -99,11 +100,22 @@ final class QuantizeCommand implements Callable<Integer> {
             } else {
                 q = Gptq.apply(model, calib, options, System.err::println, null);
             }
-            ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
+            save(q, input);
             System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, options.describe(),
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;
+    }
+
+    private void save(Model q, Path input) {
+        switch (layout.toLowerCase(Locale.ROOT)) {
+            case "quant4j" -> ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
+            case "gptq" -> {
+                if (ModelSaver.Format.fromName(output) != ModelSaver.Format.SAFETENSORS) throw new Q4jException("--layout gptq writes a safetensors directory, not " + output);
+                org.quant4j.io.hf.HfCheckpoint.save(q, output, ModelSaver.DEFAULT_MAX_SHARD_BYTES, org.quant4j.io.hf.HfCheckpoint.Layout.GPTQ);
+            }
+            default -> throw new Q4jException("--layout must be quant4j or gptq, not '" + layout + "'");
+        }
     }
 
     static QuantScheme scheme(int bits, String granularity, int groupSize, Boolean symmetric, Boolean asymmetric, boolean fullRange) {
