@@ -54,6 +54,18 @@ public final class SequentialCalibration {
         Progress NONE = (done, total, stage) -> { };
     }
 
+    /** Thrown (preallocated, without a stack trace) to stop a block once the observed input is complete. */
+    private static final class Seen extends RuntimeException {
+        Seen() { super(null, null, false, false); }
+    }
+
+    private static final Seen SEEN = new Seen();
+
+    /** Tokens per forward batch: the whole sample when its attention scores (len² · heads floats) fit in 64 MiB. */
+    static int batchFor(LlamaConfig c, int len) {
+        return (long) len * len * c.nHeads() <= (16L << 20) ? len : Math.min(len, 64);
+    }
+
     public static Model run(Model model, int[][] samples, Method method, Progress progress) {
         if (samples.length == 0) throw new Q4jException("calibration needs at least one sample");
         if (progress == null) progress = Progress.NONE;
@@ -84,12 +96,17 @@ public final class SequentialCalibration {
                     if (!weight.equals(first)) return;
                     System.arraycopy(x, 0, input, filled[0] * cols, batch * cols);
                     filled[0] += batch;
+                    if (filled[0] == len) throw SEEN;                  // the rest of the block is not needed
                 });
-                Llama.State state = llama.newState(len, Math.min(len, 64));
+                Llama.State state = llama.newState(len, batchFor(c, len));
                 for (int i = 0; i < n; i++) {
                     System.arraycopy(hidden[i], 0, scratch, 0, len * dim);
                     filled[0] = 0;
-                    llama.block(state, l, scratch, len);
+                    try {
+                        llama.block(state, l, scratch, len);
+                    } catch (Seen stop) {
+                        // like the reference's Catcher: stop the block once the set's input is known
+                    }
                     if (filled[0] != len) throw new Q4jException("calibration: " + first + " saw " + filled[0] + " of " + len + " tokens");
                     job.observe(input, len);
                     progress.update(++done, total, "blk." + l + " " + String.join(",", set) + " inputs");
@@ -102,7 +119,7 @@ public final class SequentialCalibration {
                 progress.update(done, total, "blk." + l + " " + String.join(",", set) + " quantized");
             }
             llama = new Llama(current);
-            Llama.State state = llama.newState(len, Math.min(len, 64));
+            Llama.State state = llama.newState(len, batchFor(c, len));
             for (int i = 0; i < n; i++) {
                 llama.block(state, l, hidden[i], len);
                 progress.update(++done, total, "blk." + l + " outputs");

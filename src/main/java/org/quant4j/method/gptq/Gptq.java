@@ -169,31 +169,71 @@ public final class Gptq {
      * factor the reference gets from {@code cholesky(cholesky_inverse(cholesky(P)), upper=True)}. All in double.
      */
     static double[] upperCholeskyOfInverse(double[] p, int n) {
-        double[] m = new double[n * n];                                  // (n, n) lower: chol(J P J)
-        for (int i = 0; i < n; i++) {
-            int ri = n - 1 - i;
-            for (int j = 0; j <= i; j++) {
-                double s = p[ri * n + (n - 1 - j)] - DenseKernels.dot(m, i * n, m, j * n, j);
-                if (j < i) {
-                    m[i * n + j] = s / m[j * n + j];
-                } else {
-                    if (!(s > 0)) return null;
-                    m[i * n + i] = Math.sqrt(s);
-                }
-            }
-        }
-        double[] minv = new double[n * n];                               // (n, n) lower: M⁻¹, column by column
-        Parallel.forRange(n, 8, (start, end) -> {
-            double[] x = new double[n];                                  // (n) column j of M⁻¹
-            for (int j = start; j < end; j++) {
-                x[j] = 1 / m[j * n + j];
-                for (int i = j + 1; i < n; i++) x[i] = -DenseKernels.dot(m, i * n + j, x, j, i - j) / m[i * n + i];
-                for (int i = j; i < n; i++) minv[i * n + j] = x[i];
-            }
-        });
+        double[] r = new double[n * n];                                  // (n, n) J P J
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) r[i * n + j] = p[(n - 1 - i) * n + (n - 1 - j)];
+        double[] m = cholesky(r, n);                                     // (n, n) lower
+        if (m == null) return null;
+        double[] minv = lowerInverse(m, n);                              // (n, n) lower: M⁻¹
         double[] u = new double[n * n];                                  // (n, n) upper: J M⁻¹ J
         for (int i = 0; i < n; i++) for (int j = i; j < n; j++) u[i * n + j] = minv[(n - 1 - i) * n + (n - 1 - j)];
         return u;
+    }
+
+    private static final int PANEL = 64;
+
+    /**
+     * Lower Cholesky factor of a (n, n), or null when a is not positive definite. Left-looking by panels of 64
+     * columns: each panel is first updated with every column before it (row dot products, parallel over rows, the
+     * panel's rows staying in cache), then factored column by column.
+     */
+    static double[] cholesky(double[] a, int n) {
+        double[] m = new double[n * n];                                  // (n, n) lower triangle filled
+        for (int i = 0; i < n; i++) System.arraycopy(a, i * n, m, i * n, i + 1);
+        for (int kb = 0; kb < n; kb += PANEL) {
+            int k0 = kb, k1 = Math.min(kb + PANEL, n);
+            if (k0 > 0) {                                                // A[k0:, k0:k1] −= L[k0:, :k0] · L[k0:k1, :k0]ᵀ
+                Parallel.forRange(n - k0, 16, (s, e) -> {
+                    for (int i = k0 + s; i < k0 + e; i++) {
+                        for (int j = k0; j < Math.min(k1, i + 1); j++) m[i * n + j] -= DenseKernels.dot(m, i * n, m, j * n, k0);
+                    }
+                });
+            }
+            for (int j = k0; j < k1; j++) {
+                double d = m[j * n + j] - DenseKernels.dot(m, j * n + k0, m, j * n + k0, j - k0);
+                if (!(d > 0)) return null;
+                double djj = Math.sqrt(d);
+                m[j * n + j] = djj;
+                int jj = j;
+                Parallel.forRange(n - j - 1, 64, (s, e) -> {
+                    for (int i = jj + 1 + s; i < jj + 1 + e; i++) {
+                        m[i * n + jj] = (m[i * n + jj] - DenseKernels.dot(m, i * n + k0, m, jj * n + k0, jj - k0)) / djj;
+                    }
+                });
+            }
+        }
+        return m;
+    }
+
+    /** M⁻¹ of a lower-triangular M (n, n), solved 16 columns at a time so each row of M is read once per block. */
+    static double[] lowerInverse(double[] m, int n) {
+        double[] inv = new double[n * n];                                // (n, n) lower
+        int width = 16, blocks = (n + width - 1) / width;
+        Parallel.forRange(blocks, 1, (s, e) -> {
+            double[][] x = new double[width][n];                         // [column in block](n)
+            for (int u = s; u < e; u++) {
+                int b = u % 2 == 0 ? u / 2 : blocks - 1 - u / 2;         // big and small blocks alternate: balanced threads
+                int j0 = b * width, j1 = Math.min(j0 + width, n);
+                for (int i = j0; i < n; i++) {
+                    double mii = m[i * n + i];
+                    for (int j = j0; j < Math.min(j1, i + 1); j++) {
+                        double[] xj = x[j - j0];
+                        xj[i] = i == j ? 1 / mii : -DenseKernels.dot(m, i * n + j, xj, j, i - j) / mii;
+                        inv[i * n + j] = xj[i];
+                    }
+                }
+            }
+        });
+        return inv;
     }
 
     // ---- the algorithm -----------------------------------------------------------------------------------------
