@@ -80,12 +80,16 @@ public final class DenseKernels {
         double s = 0;
         if (Kernels.vector()) {
             int L = D.length();
-            DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D);
-            for (; i + 2 * L <= n; i += 2 * L) {
+            // four accumulators keep four FMA chains in flight (an FMA's latency is about four cycles)
+            DoubleVector acc0 = DoubleVector.zero(D), acc1 = DoubleVector.zero(D), acc2 = DoubleVector.zero(D), acc3 = DoubleVector.zero(D);
+            for (; i + 4 * L <= n; i += 4 * L) {
                 acc0 = DoubleVector.fromArray(D, a, aOff + i).fma(DoubleVector.fromArray(D, b, bOff + i), acc0);
                 acc1 = DoubleVector.fromArray(D, a, aOff + i + L).fma(DoubleVector.fromArray(D, b, bOff + i + L), acc1);
+                acc2 = DoubleVector.fromArray(D, a, aOff + i + 2 * L).fma(DoubleVector.fromArray(D, b, bOff + i + 2 * L), acc2);
+                acc3 = DoubleVector.fromArray(D, a, aOff + i + 3 * L).fma(DoubleVector.fromArray(D, b, bOff + i + 3 * L), acc3);
             }
-            acc0 = acc0.add(acc1);
+            for (; i + L <= n; i += L) acc0 = DoubleVector.fromArray(D, a, aOff + i).fma(DoubleVector.fromArray(D, b, bOff + i), acc0);
+            acc0 = acc0.add(acc1).add(acc2.add(acc3));
             for (int l = 0; l < L; l++) s += acc0.lane(l);
         }
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
