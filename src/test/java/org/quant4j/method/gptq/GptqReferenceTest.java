@@ -114,6 +114,8 @@ class GptqReferenceTest {
         assertTrue(agreement >= 0.999, k + ": " + same + " of " + expected.length + " codes agree (" + 100 * agreement + " %)");
 
         double err = outputError(w.v(), r.dequantize(), h, rows, cols);
+        System.out.printf("gptq-reference %s: codes %.4f %% agree, output error %.6g vs %.6g (%+.4f %%)%n", k, 100 * agreement, err,
+                k.outputError(), 100 * (err / k.outputError() - 1));
         assertEquals(k.outputError(), err, 1e-3 * k.outputError(), k + ": output error");
         assertEquals(k.loss(), r.loss(), 1e-3 * k.loss(), k + ": GPTQ loss");
 
