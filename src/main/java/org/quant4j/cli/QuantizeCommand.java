@@ -94,7 +94,10 @@ final class QuantizeCommand implements Callable<Integer> {
             if (bar) {
                 try (ProgressBar pb = new ProgressBarBuilder().setTaskName("GPTQ").setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
                         .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
-                    q = Gptq.apply(model, calib, options, m -> pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m),
+                    q = Gptq.apply(model, calib, options, m -> {
+                                if (m.contains(": GPTQ W")) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m); // per-layer error
+                                else System.err.println(m);                                                             // damping retries, notes
+                            },
                             (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
                 }
             } else {
