@@ -17,6 +17,6 @@ final class Defaults {
     /** Held-out text for the default model. */
     static Path evalText() { return home().resolve("data/text/tinystories_valid_excerpt.txt"); }
 
-    /** Calibration text, disjoint from {@link #evalText()}. */
+    /** Calibration text for the default model, disjoint from {@link #evalText()}. */
     static Path calibrationText() { return home().resolve("data/text/tinystories_sample.txt"); }
 }

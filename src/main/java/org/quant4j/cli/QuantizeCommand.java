@@ -3,12 +3,17 @@ package org.quant4j.cli;
 import org.quant4j.io.ModelLoader;
 import org.quant4j.io.ModelSaver;
 import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.gptq.Gptq;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.Model;
 import org.quant4j.quant.Calibrator;
 import org.quant4j.quant.Granularity;
 import org.quant4j.quant.QuantScheme;
 import org.quant4j.util.Q4jException;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -39,9 +44,9 @@ import java.util.regex.Pattern;
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
-    @Option(names = "--method", defaultValue = "rtn", description = "quantization method (default ${DEFAULT-VALUE})") String method;
+    @Option(names = "--method", defaultValue = "rtn", description = "rtn or gptq (default ${DEFAULT-VALUE})") String method;
     @Option(names = "--bits", defaultValue = "8", description = "weight bits, 2..8 (default ${DEFAULT-VALUE})") int bits;
-    @Option(names = "--granularity", defaultValue = "channel", description = "tensor, channel or group (default ${DEFAULT-VALUE})") String granularity;
+    @Option(names = "--granularity", description = "tensor, channel or group (default: channel for RTN, group for GPTQ)") String granularity;
     @Option(names = "--group-size", defaultValue = "32", description = "values per group for --granularity group (default ${DEFAULT-VALUE})") int groupSize;
     @Option(names = "--symmetric", description = "absmax (the default for 8 bits)") Boolean symmetric;
     @Option(names = "--asymmetric", description = "zero-point (the default below 8 bits)") Boolean asymmetric;
@@ -50,8 +55,18 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--include", description = "quantize only tensors matching this regex") String include;
     @Option(names = "--exclude", description = "skip tensors matching this regex (default: token_embd and output)") String exclude;
     @Option(names = "--activations", defaultValue = "none", description = "activation quantization for 8-bit weights: none, dynamic, static (default ${DEFAULT-VALUE})") String activations;
-    @Option(names = "--calibration-file", description = "text to calibrate static activation ranges (default: the bundled TinyStories sample)") Path calibrationFile;
+    @Option(names = "--calibration-file", description = "text to calibrate on, for static activation ranges or GPTQ (default: the bundled TinyStories sample)") Path calibrationFile;
     @Option(names = "--tokenizer", description = "tokenizer.bin for a llama2.c input") Path tokenizer;
+    // GPTQ (--method gptq): calibration text from --calibration-file (default: the bundled TinyStories sample)
+    @Option(names = "--samples", defaultValue = "128", description = "GPTQ: calibration samples (default ${DEFAULT-VALUE})") int samples;
+    @Option(names = "--seq-len", defaultValue = "512", description = "GPTQ: tokens per sample, at most the model's context (default ${DEFAULT-VALUE})") int seqLen;
+    @Option(names = "--seed", defaultValue = "1234", description = "GPTQ: seed of the random calibration windows (default ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--act-order", description = "GPTQ: quantize columns in decreasing order of diag(H)") boolean actOrder;
+    @Option(names = "--static-groups", description = "GPTQ: group grids from the unquantized weights, before any update") boolean staticGroups;
+    @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
+    @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update (default ${DEFAULT-VALUE})") int blockSize;
+    @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
+    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) (default ${DEFAULT-VALUE})") String layout;
 
     // ---- llama-quantize: GGUF block types and file-type mixes ----
     @Option(names = "--type", paramLabel = "T", description = "llama.cpp file type (Q4_K_M, Q8_0, Q2_K, IQ4_XS, F16, ...): write GGUF as llama-quantize does") String fileType;
@@ -64,7 +79,9 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         if (fileType != null) return ggufQuantize();
-        if (!method.equalsIgnoreCase("rtn")) throw new Q4jException("unknown method '" + method + "' (available: rtn)");
+        if (method.equalsIgnoreCase("gptq")) return gptq(granularity == null ? "group" : granularity);
+        if (granularity == null) granularity = "channel";
+        if (!method.equalsIgnoreCase("rtn")) throw new Q4jException("unknown method '" + method + "' (available: rtn, gptq; llama.cpp's types with --type)");
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
@@ -76,7 +93,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 case "static" -> ActivationQuant.staticInt8(q, Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128));
                 default -> throw new Q4jException("--activations must be none, dynamic or static, not '" + activations + "'");
             };
-            ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
+            save(q, input);
             System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, scheme.describe(),
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
@@ -131,11 +148,57 @@ final class QuantizeCommand implements Callable<Integer> {
         return 0;
     }
 
+    private Integer gptq(String granularity) {
+        QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
+        if (scheme.granularity() == Granularity.TENSOR) throw new Q4jException("GPTQ quantizes per channel or per group, not per tensor");
+        if (fullRange) throw new Q4jException("GPTQ uses its own grid (codes 0..2^bits-1); --full-range does not apply");
+        if (!activations.equalsIgnoreCase("none")) throw new Q4jException("--activations applies to RTN only");
+        if (include != null || exclude != null) throw new Q4jException("GPTQ quantizes every linear layer of every block; --include/--exclude apply to RTN only");
+        var options = new Gptq.Options(bits, scheme.symmetric(), scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0,
+                actOrder, staticGroups, percdamp, blockSize, true);
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(input, tokenizer)) {
+            Path text = calibrationFile != null ? calibrationFile : Defaults.calibrationText();
+            int len = Math.min(seqLen, model.config().contextLength());
+            int[][] calib = Calibration.samples(model, text, samples, len, seed);
+            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, options.describe(), calib.length, calib[0].length, text);
+            boolean bar = !noProgress && System.console() != null;
+            Model q;
+            if (bar) {
+                try (ProgressBar pb = new ProgressBarBuilder().setTaskName("GPTQ").setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
+                        .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
+                    q = Gptq.apply(model, calib, options, m -> {
+                                if (m.contains(": GPTQ W")) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m); // per-layer error
+                                else System.err.println(m);                                                             // damping retries, notes
+                            },
+                            (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
+                }
+            } else {
+                q = Gptq.apply(model, calib, options, System.err::println, null);
+            }
+            save(q, input);
+            System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, options.describe(),
+                    model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
     static GgmlType ggmlType(String name) {
         try {
             return GgmlType.valueOf(name.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new Q4jException("unknown ggml type '" + name + "'");
+        }
+    }
+
+    private void save(Model q, Path input) {
+        switch (layout.toLowerCase(Locale.ROOT)) {
+            case "quant4j" -> ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
+            case "gptq" -> {
+                if (ModelSaver.Format.fromName(output) != ModelSaver.Format.SAFETENSORS) throw new Q4jException("--layout gptq writes a safetensors directory, not " + output);
+                org.quant4j.io.hf.HfCheckpoint.save(q, output, ModelSaver.DEFAULT_MAX_SHARD_BYTES, org.quant4j.io.hf.HfCheckpoint.Layout.GPTQ);
+            }
+            default -> throw new Q4jException("--layout must be quant4j or gptq, not '" + layout + "'");
         }
     }
 

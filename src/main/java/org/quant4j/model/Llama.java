@@ -215,6 +215,38 @@ public final class Llama {
         return logits;
     }
 
+    // ---- one block at a time (calibration pipelines) -----------------------------------------------------------
+
+    /** The token embeddings of one sequence: (tokens.length, dim). */
+    public float[] embed(int[] tokens) {
+        int dim = config.dim();
+        float[] x = new float[tokens.length * dim];
+        for (int b = 0; b < tokens.length; b++) {
+            if (tokens[b] < 0 || tokens[b] >= config.vocabSize()) throw new Q4jException("token id " + tokens[b] + " is outside the vocabulary (" + config.vocabSize() + ")");
+            MatMul.dequantizeRow(tokenEmbedding, tokens[b], x, b * dim);
+        }
+        return x;
+    }
+
+    /**
+     * Runs transformer block {@code l} alone over one sequence's hidden states x (len, dim) at positions 0..len−1,
+     * with a fresh KV cache (the state's cache for that layer is overwritten); x is updated in place. The observer
+     * sees the block's linear-layer inputs as in {@link #forward}.
+     */
+    public void block(State s, int l, float[] x, int len) {
+        int dim = config.dim();
+        if (len > s.contextLength) throw new Q4jException("context full: " + len + " tokens exceed the context of " + s.contextLength);
+        s.position = 0;
+        for (int start = 0; start < len; start += s.maxBatch) {
+            int batch = Math.min(s.maxBatch, len - start);
+            System.arraycopy(x, start * dim, s.x, 0, batch * dim);
+            layer(s, l, batch);
+            System.arraycopy(s.x, 0, x, start * dim, batch * dim);
+            s.position += batch;
+        }
+        s.position = 0;
+    }
+
     private void layer(State s, int l, int batch) {
         LlamaConfig c = config;
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim();

@@ -88,6 +88,7 @@ public final class HfCheckpoint {
         Map<String, Tensor> inputScales = new LinkedHashMap<>();
         for (String hfName : ckpt.names()) {
             if (HfNames.isIgnored(hfName)) continue;
+            if (quant.gptq() != null && gptqPart(hfName) != null) hfName = gptqPart(hfName) + ".weight";
             if (hfName.endsWith(".input_scale")) {
                 String g = HfNames.toGguf(hfName);
                 if (g == null) throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
@@ -107,6 +108,14 @@ public final class HfCheckpoint {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (String g : expected) {
             String hfName = HfNames.toHf(g);
+            String prefix = hfName.endsWith(".weight") ? hfName.substring(0, hfName.length() - ".weight".length()) : hfName;
+            if (quant.gptq() != null && !ckpt.has(hfName) && ckpt.has(prefix + ".qweight")) {
+                long[] shape = expectedShape(config, g);
+                QuantInfo.Gptq q = quant.gptq();
+                out.put(g, GptqLayout.decode(g, q.bits(), q.groupSize(), q.symmetric(), (int) shape[0], (int) shape[1], ckpt.bytes(prefix + ".qweight"),
+                        ckpt.bytes(prefix + ".qzeros"), ckpt.bytes(prefix + ".scales"), ckpt.bytes(prefix + ".g_idx")));
+                continue;
+            }
             if (!ckpt.has(hfName)) {
                 throw new Q4jException(ckpt.source() + ": tensor " + hfName + " (" + g + ") is missing"
                         + (g.equals(Model.OUTPUT) ? " (config.json says tie_word_embeddings: false)" : ""));
@@ -125,6 +134,14 @@ public final class HfCheckpoint {
             }
         }
         return out;
+    }
+
+    /** "model.layers.0.self_attn.q_proj" for "model.layers.0.self_attn.q_proj.qweight" (and qzeros, scales, g_idx), else null. */
+    private static String gptqPart(String hfName) {
+        for (String suffix : GptqLayout.SUFFIXES) {
+            if (hfName.endsWith("." + suffix)) return hfName.substring(0, hfName.length() - suffix.length() - 1);
+        }
+        return null;
     }
 
     private static void permuteInPlace(Map<String, Tensor> tensors, String name, int nHead, boolean toGguf) {
@@ -175,9 +192,20 @@ public final class HfCheckpoint {
      * Each listed tensor is stored as U8 [rows, bytes per row] holding {@link IntQuantType}'s groups (f16 scale, int8
      * zero point when asymmetric, packed codes); its shape in values comes from the model config.
      */
-    record QuantInfo(Map<String, String> storage, String activations) {
+    record QuantInfo(Map<String, String> storage, String activations, Gptq gptq) {
+        /** A "quant_method": "gptq" checkpoint's layout ({@link GptqLayout}). */
+        record Gptq(int bits, int groupSize, boolean symmetric) {}
+
+        QuantInfo(Map<String, String> storage, String activations) { this(storage, activations, null); }
+
         static QuantInfo of(ObjectNode json, Path source) {
             JsonNode qc = json.get("quantization_config");
+            if (qc != null && "gptq".equals(qc.path("quant_method").asText())) {
+                String format = qc.path("checkpoint_format").asText("gptq");
+                if (!format.equals("gptq")) throw new Q4jException(source + ": GPTQ checkpoint_format '" + format + "' is not supported (only \"gptq\", v1)");
+                // desc_act (act-order) checkpoints load when their g_idx is c / group_size (static groups); GptqLayout checks
+                return new QuantInfo(Map.of(), null, new Gptq(qc.path("bits").asInt(4), qc.path("group_size").asInt(-1), qc.path("sym").asBoolean(true)));
+            }
             if (qc == null || !"quant4j".equals(qc.path("quant_method").asText())) {
                 if (qc != null && qc.has("quant_method")) {
                     throw new Q4jException(source + ": quantization_config.quant_method '" + qc.path("quant_method").asText()
@@ -302,6 +330,13 @@ public final class HfCheckpoint {
      * @return the files written
      */
     public static List<Path> save(Model model, Path dir, long maxShardBytes) {
+        return save(model, dir, maxShardBytes, Layout.QUANT4J);
+    }
+
+    /** How integer-group weights are written: quant4j's own groups, or the Hugging Face GPTQ layout ({@link GptqLayout}). */
+    public enum Layout { QUANT4J, GPTQ }
+
+    public static List<Path> save(Model model, Path dir, long maxShardBytes, Layout layout) {
         LlamaConfig config = model.config();
         String requestedArch = null;
         ObjectNode base = null;
@@ -343,7 +378,14 @@ public final class HfCheckpoint {
                 if (hfName.contains(".self_attn.q_proj.")) t = permute(t, config.nHeads(), false);
                 if (hfName.contains(".self_attn.k_proj.")) t = permute(t, config.nKvHeads(), false);
             }
-            if (t.type() instanceof IntQuantType q) {
+            if (t.type() instanceof IntQuantType q && layout == Layout.GPTQ) {
+                if (!storage.isEmpty() && !storage.containsValue(q.name())) {
+                    throw new Q4jException(model.source() + ": tensor " + t.name() + " is " + q.name() + ", others " + storage.values().iterator().next()
+                            + "; the Hugging Face GPTQ layout has one bit width and group size per model");
+                }
+                storage.put(hfName, q.name());
+                entries.addAll(GptqLayout.encode(hfName.substring(0, hfName.length() - ".weight".length()), t));
+            } else if (t.type() instanceof IntQuantType q) {
                 // quant4j's integer groups, stored as their raw bytes: one U8 row per weight row
                 storage.put(hfName, q.name());
                 entries.add(new SafetensorsWriter.Entry(hfName, org.quant4j.io.safetensors.SafetensorsDtype.U8,
@@ -372,12 +414,28 @@ public final class HfCheckpoint {
         }
         List<Path> written = new ArrayList<>(SafetensorsWriter.writeSharded(dir, Map.of("format", "pt"), entries, maxShardBytes, inputs));
         Path configOut = dir.resolve(CONFIG_FILE);
-        ObjectNode withQuant = QuantInfo.addTo(base, storage, model.metadata().get(org.quant4j.model.Llama.ACTIVATIONS_KEY));
+        ObjectNode withQuant = layout == Layout.GPTQ ? gptqConfig(base, storage)
+                : QuantInfo.addTo(base, storage, model.metadata().get(org.quant4j.model.Llama.ACTIVATIONS_KEY));
         HfConfig.write(configOut, config, hfArch, withQuant, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
         written.addAll(copySideFiles(model, dir));
         if (tokenizer != null) written.addAll(TokenizerJsonWriter.write(tokenizer, dir, inputs));
         return written;
+    }
+
+    /** transformers' GPTQConfig for a model whose quantized weights all have one {@link IntQuantType}. */
+    private static ObjectNode gptqConfig(ObjectNode base, Map<String, String> storage) {
+        if (storage.isEmpty()) throw new Q4jException("the Hugging Face GPTQ layout needs quantized weights; this model has none");
+        IntQuantType q = IntQuantType.parse(storage.values().iterator().next());
+        ObjectNode out = base == null ? HfConfig.JSON.createObjectNode() : base.deepCopy();
+        ObjectNode qc = out.putObject("quantization_config");
+        qc.put("quant_method", "gptq");
+        qc.put("bits", q.bits());
+        qc.put("group_size", q.perChannel() ? -1 : q.groupSize());
+        qc.put("desc_act", false);
+        qc.put("sym", q.symmetric());
+        qc.put("checkpoint_format", "gptq");
+        return out;
     }
 
     private static String torchDtype(GgmlType t) {

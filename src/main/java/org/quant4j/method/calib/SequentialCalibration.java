@@ -1,0 +1,130 @@
+package org.quant4j.method.calib;
+
+import org.quant4j.model.Llama;
+import org.quant4j.model.LlamaConfig;
+import org.quant4j.model.Model;
+import org.quant4j.tensor.Tensor;
+import org.quant4j.util.Q4jException;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The calibration pipeline of GPTQ's sequential mode (IST-DASLab/gptq {@code llama_sequential}), one transformer block
+ * at a time, in bounded memory:
+ * <pre>
+ *   hidden[n] = embed(sample n)                               (N, L, dim)
+ *   for each block l:
+ *       for each set of layers reading one input (q,k,v → o → gate,up → down):
+ *           run block l over every sample, the layers quantized so far already quantized; a {@link Job} sees the
+ *           set's input of each sample (L, cols); then it returns the set's quantized tensors
+ *       hidden[n] = block l (quantized) over hidden[n]        the next block's inputs
+ * </pre>
+ * Only the hidden states (N, L, dim), one sample's layer input (L, cols) and the job's statistics are in memory;
+ * weights stay where the model keeps them (mmapped), quantized ones on the heap.
+ */
+public final class SequentialCalibration {
+    private SequentialCalibration() {}
+
+    /** Inside a Llama block, the sets of linear layers in true-sequential order; each set reads one input. */
+    public static final List<List<String>> LLAMA_TRUE_SEQUENTIAL = List.of(
+            List.of("attn_q", "attn_k", "attn_v"), List.of("attn_output"), List.of("ffn_gate", "ffn_up"), List.of("ffn_down"));
+
+    /** A method's work on one set of layers. */
+    public interface Job {
+        /** One calibration sample's input to the set: x (tokens, cols). The buffer is reused afterwards. */
+        void observe(float[] x, int tokens);
+
+        /** The set's quantized tensors, by name; {@code current} holds the set's weights as they are now. */
+        Map<String, Tensor> finish(Model current);
+    }
+
+    @FunctionalInterface
+    public interface Method {
+        /** @param names the set's weight names ("blk.3.attn_q.weight", ...), all reading the same input of cols values */
+        Job start(int layer, List<String> names, int cols);
+    }
+
+    /** Progress: {@code done} of {@code total} units (one unit = one sample through one block, or one layer quantized). */
+    @FunctionalInterface
+    public interface Progress {
+        void update(long done, long total, String stage);
+
+        Progress NONE = (done, total, stage) -> { };
+    }
+
+    /** Thrown (preallocated, without a stack trace) to stop a block once the observed input is complete. */
+    private static final class Seen extends RuntimeException {
+        Seen() { super(null, null, false, false); }
+    }
+
+    private static final Seen SEEN = new Seen();
+
+    /** Tokens per forward batch: the whole sample when its attention scores (len² · heads floats) fit in 64 MiB. */
+    static int batchFor(LlamaConfig c, int len) {
+        return (long) len * len * c.nHeads() <= (16L << 20) ? len : Math.min(len, 64);
+    }
+
+    public static Model run(Model model, int[][] samples, Method method, Progress progress) {
+        if (samples.length == 0) throw new Q4jException("calibration needs at least one sample");
+        if (progress == null) progress = Progress.NONE;
+        LlamaConfig c = model.config();
+        int n = samples.length, len = samples[0].length, dim = c.dim();
+        for (int[] s : samples) if (s.length != len) throw new Q4jException("calibration samples must have the same length (" + len + " and " + s.length + ")");
+        List<List<String>> sets = LLAMA_TRUE_SEQUENTIAL;
+        long perBlock = (long) (sets.size() + 1) * n + sets.stream().mapToInt(List::size).sum() * (long) n;
+        long total = perBlock * c.nLayers(), done = 0;
+
+        Model current = model;
+        Map<String, Tensor> quantized = new LinkedHashMap<>();
+        Llama llama = new Llama(current);
+        float[][] hidden = new float[n][];                              // [sample](len, dim)
+        for (int i = 0; i < n; i++) hidden[i] = llama.embed(samples[i]);
+        float[] scratch = new float[len * dim];                         // (len, dim)
+        for (int l = 0; l < c.nLayers(); l++) {
+            for (List<String> set : sets) {
+                final int layer = l;
+                List<String> names = set.stream().map(s -> Model.blk(layer, s + ".weight")).toList();
+                String first = names.getFirst();
+                int cols = (int) current.tensor(first).cols();
+                Job job = method.start(l, names, cols);
+                float[] input = new float[len * cols];                  // (len, cols) one sample's input to the set
+                int[] filled = {0};
+                llama = new Llama(current);
+                llama.setObserver((weight, x, batch, xCols) -> {
+                    if (!weight.equals(first)) return;
+                    System.arraycopy(x, 0, input, filled[0] * cols, batch * cols);
+                    filled[0] += batch;
+                    if (filled[0] == len) throw SEEN;                  // the rest of the block is not needed
+                });
+                Llama.State state = llama.newState(len, batchFor(c, len));
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(hidden[i], 0, scratch, 0, len * dim);
+                    filled[0] = 0;
+                    try {
+                        llama.block(state, l, scratch, len);
+                    } catch (Seen stop) {
+                        // like the reference's Catcher: stop the block once the set's input is known
+                    }
+                    if (filled[0] != len) throw new Q4jException("calibration: " + first + " saw " + filled[0] + " of " + len + " tokens");
+                    job.observe(input, len);
+                    progress.update(++done, total, "blk." + l + " " + String.join(",", set) + " inputs");
+                }
+                llama.setObserver(null);
+                Map<String, Tensor> out = job.finish(current);
+                quantized.putAll(out);
+                current = model.withTensors(quantized);
+                done += (long) set.size() * n;
+                progress.update(done, total, "blk." + l + " " + String.join(",", set) + " quantized");
+            }
+            llama = new Llama(current);
+            Llama.State state = llama.newState(len, batchFor(c, len));
+            for (int i = 0; i < n; i++) {
+                llama.block(state, l, hidden[i], len);
+                progress.update(++done, total, "blk." + l + " outputs");
+            }
+        }
+        return current;
+    }
+}
