@@ -11,7 +11,7 @@ TYPES=${*:-Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_0 Q4_1 Q4_K_S Q4_K_M IQ4_NL IQ4_XS Q5_0 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 Q="$HERE/quant4j"
 OUT=$(mktemp -d)
-"$Q" imatrix "$MODEL" -f "$CALIB" -o "$OUT/imatrix.gguf" --ctx "$CTX" --no-progress >/dev/null
+"$Q" imatrix "$MODEL" -f "$CALIB" -o "$OUT/imatrix.gguf" --ctx "$CTX" --chunks 100 --no-progress >/dev/null
 "$Q" eval "$MODEL" -f "$TEXT" --ctx "$CTX" --chunks "$CHUNKS" --save-logits "$OUT/base.kld" --json --no-progress > "$OUT/base.json"
 python3 - "$OUT/base.json" <<'PY'
 import json, sys

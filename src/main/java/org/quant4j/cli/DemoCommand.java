@@ -62,6 +62,9 @@ final class DemoCommand implements Callable<Integer> {
             System.out.println("\n" + prompt + story + "\n");
 
             int[] ids = tok.encode(EvalCommand.read(text), true, false);
+            if (ctx > base.config().contextLength()) {
+                System.err.printf("note: --ctx %d exceeds the model's training context of %d tokens%n", ctx, base.config().contextLength());
+            }
             Path baseLogits = outDir.resolve("base.logits");
             System.out.printf("evaluating on %s (%d tokens, chunks of %d)...%n", text, ids.length, ctx);
             Perplexity.Result ref = Perplexity.perplexity(llama, ids, ctx, tok.bosId(), true, chunks, baseLogits, null);

@@ -60,6 +60,9 @@ final class EvalCommand implements Callable<Integer> {
                 Path text = textFile != null ? textFile : Defaults.evalText();
                 String content = read(text);
                 int[] tokens = tok.encode(content, true, false);
+                if (ctx > model.config().contextLength()) {
+                    System.err.printf("note: --ctx %d exceeds the model's training context of %d tokens%n", ctx, model.config().contextLength());
+                }
                 int n = Perplexity.chunks(tokens.length, ctx, chunks);
                 Perplexity.Result r = withProgress("PPL", n, cb -> Perplexity.perplexity(llama, tokens, ctx, tok.bosId(), true, chunks, saveLogits, cb));
                 out.put("text", text.toString());
