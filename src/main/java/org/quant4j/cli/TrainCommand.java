@@ -53,6 +53,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--eval-every", defaultValue = "50") int evalEvery;
     @Option(names = "--val-windows", defaultValue = "64") int valWindows;
     @Option(names = "--qat", description = "fake-quantize linear weights during training: w<bits>[g<group>][a8][asym], bitnet1.58, bitnet1") String qat;
+    @Option(names = "--distill", description = "train against the --init model's next-token distributions (knowledge distillation; frozen full-precision teacher)") boolean distill;
     @Option(names = "--act8", description = "also fake-quantize every linear layer's input to 8 bits per token (implied by a8 and bitnet)") boolean act8;
     @Option(names = "--export-quantized", paramLabel = "PATH", description = "also write the quantized model: RTN with the --qat scheme (.gguf or a safetensors directory); for bitnet, the ternary/binary weights run as W8A8") Path exportQuantized;
     @Option(names = "--plot", paramLabel = "PNG", description = "loss and validation-perplexity curves (default: OUT.png)") Path plot;
@@ -91,6 +92,10 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Options o = new Trainer.Options(steps, batch, seq, lr, minLr != null ? minLr : lr / 10, warmup, clip, adam, seed, evalEvery, valWindows);
         Trainer trainer = new Trainer(params, train, validation, o, fq, actQuant);
         if (resume != null) trainer.loadOptimizer(resume);
+        if (distill) {
+            if (init == null) throw new Q4jException("--distill needs --init (the teacher)");
+            try (Model m = ModelLoader.load(init, tokenizerPath)) { trainer.distillFrom(Params.fromModel(m)); }
+        }
         LlamaConfig c = params.config;
         System.out.printf("model  %d layers, dim %d, %d heads (%d kv), vocab %d: %,d parameters%s%n", c.nLayers(), c.dim(), c.nHeads(), c.nKvHeads(),
                 c.vocabSize(), params.count(), fq != null ? "; " + fq.describe() + (actQuant ? ", 8-bit activations" : "") : "");

@@ -60,6 +60,7 @@ public final class LlamaTrainer {
     private final float[] scratchDim;           // (N, dim)
 
     private float lastLoss = Float.NaN;
+    private float[] softTargets;                // (N, vocab) teacher probabilities of the last forward, or null
 
     public LlamaTrainer(Params params, int batch, int seq, FakeQuant weightQuant, boolean activationQuant) {
         this.config = params.config;
@@ -121,7 +122,14 @@ public final class LlamaTrainer {
      * Runs the model on {@code in} (B, T) and returns the mean cross-entropy against {@code tgt} (B, T).
      * Saves the activations for {@link #backward()}.
      */
-    public float forward(int[] in, int[] tgt) {
+    public float forward(int[] in, int[] tgt) { return forward(in, tgt, null); }
+
+    /**
+     * As {@link #forward(int[], int[])}, but with soft targets when {@code soft} (N, vocab) is given (knowledge
+     * distillation from a teacher's probabilities): loss = mean_n −Σ_i soft_i · log p_i, whose gradient with respect to
+     * the logits is (p − soft) / N. {@code tgt} is then only checked, not used.
+     */
+    public float forward(int[] in, int[] tgt, float[] soft) {
         LlamaConfig c = config;
         int N = B * T, dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), vocab = c.vocabSize();
         if (in.length != N || tgt.length != N) throw new Q4jException("a batch needs " + N + " inputs and targets, got " + in.length + " and " + tgt.length);
@@ -182,11 +190,19 @@ public final class LlamaTrainer {
             for (int i = 0; i < vocab; i++) probs[off + i] *= inv;
             int target = targets[n];
             if (target < 0 || target >= vocab) throw new Q4jException("target id " + target + " at position " + n + " is outside the vocabulary (" + vocab + ")");
-            loss -= Math.log(Math.max(probs[off + target], Float.MIN_NORMAL));
+            if (soft == null) {
+                loss -= Math.log(Math.max(probs[off + target], Float.MIN_NORMAL));
+            } else {
+                for (int i = 0; i < vocab; i++) if (soft[off + i] > 0) loss -= soft[off + i] * Math.log(Math.max(probs[off + i], Float.MIN_NORMAL));
+            }
         }
+        softTargets = soft;
         lastLoss = (float) (loss / N);
         return lastLoss;
     }
+
+    /** The softmax of the last forward (N, vocab); overwritten by {@link #backward()}. */
+    public float[] probabilities() { return probs; }
 
     private Param head() { return params.output != null ? params.output : params.tokenEmbedding; }
 
@@ -200,7 +216,11 @@ public final class LlamaTrainer {
         // dloss/dlogits = (p − onehot(target)) / N, in place over the probabilities
         float invN = 1f / N;
         for (int n = 0; n < N; n++) {
-            probs[n * vocab + targets[n]] -= 1f;
+            if (softTargets == null) {
+                probs[n * vocab + targets[n]] -= 1f;
+            } else {
+                for (int i = n * vocab; i < (n + 1) * vocab; i++) probs[i] -= softTargets[i];
+            }
             for (int i = n * vocab; i < (n + 1) * vocab; i++) probs[i] *= invN;
         }
         float[] dLogits = probs;

@@ -50,6 +50,18 @@ public final class Trainer {
     private final TokenData train, validation;
     private final int[] inputs, targets;
     public final List<Point> history = new ArrayList<>();
+    private LlamaTrainer teacher;               // knowledge distillation: a frozen full-precision model, or null
+    private float[] teacherProbs;               // (B·T, vocab)
+
+    /**
+     * Trains against a frozen teacher's next-token distributions instead of the data's one-hot tokens (as LLM-QAT
+     * does for quantization-aware training): the student learns the whole distribution at every position, which
+     * asks far more of a small training text than one token does. Validation still scores the real next token.
+     */
+    public void distillFrom(Params teacherParams) {
+        this.teacher = new LlamaTrainer(teacherParams, options.batch(), options.seq());
+        this.teacherProbs = new float[options.batch() * options.seq() * teacherParams.config.vocabSize()];
+    }
 
     public Trainer(Params params, TokenData train, TokenData validation, Options o, FakeQuant weightQuant, boolean activationQuant) {
         this.params = params;
@@ -76,7 +88,13 @@ public final class Trainer {
         int s = step();
         train.batch(options.seed(), s, options.batch(), options.seq(), inputs, targets);
         params.zeroGrad();
-        float loss = model.forward(inputs, targets);
+        float[] soft = null;
+        if (teacher != null) {
+            teacher.forward(inputs, targets);
+            System.arraycopy(teacher.probabilities(), 0, teacherProbs, 0, teacherProbs.length);
+            soft = teacherProbs;
+        }
+        float loss = model.forward(inputs, targets, soft);
         model.backward();
         float norm = AdamW.clipGradients(params, options.gradClip());
         float lr = AdamW.learningRate(s, options.steps(), options.warmup(), options.lr(), options.minLr());

@@ -33,13 +33,23 @@ class GradientCheckTest {
     }
 
     /** Largest relative error over tensors, after asserting each one. */
-    static double check(LlamaConfig c, FakeQuant fq, boolean actQuant, double bound) {
+    static double check(LlamaConfig c, FakeQuant fq, boolean actQuant, double bound) { return check(c, fq, actQuant, bound, false); }
+
+    static double check(LlamaConfig c, FakeQuant fq, boolean actQuant, double bound, boolean distill) {
         int B = 2, T = 8;
         Params p = Params.gaussian(c, 11, 0.3);
         LlamaTrainer tr = new LlamaTrainer(p, B, T, fq, actQuant);
         int[][] data = batch(B * T, c.vocabSize(), 5);
+        float[] soft = null;
+        if (distill) {
+            LlamaTrainer teacher = new LlamaTrainer(Params.gaussian(c, 99, 0.3), B, T);
+            teacher.forward(data[0], data[1]);
+            soft = teacher.probabilities().clone();
+        }
+        float[] s = soft;
+        java.util.function.Supplier<Float> loss = () -> tr.forward(data[0], data[1], s);
         p.zeroGrad();
-        tr.forward(data[0], data[1]);
+        loss.get();
         tr.backward();
         float eps = 1e-2f;
         double worst = 0;
@@ -48,9 +58,9 @@ class GradientCheckTest {
             for (int i = 0; i < q.value().length; i++) {
                 float old = q.value()[i];
                 q.value()[i] = old + eps;
-                double plus = tr.forward(data[0], data[1]);
+                double plus = loss.get();
                 q.value()[i] = old - eps;
-                double minus = tr.forward(data[0], data[1]);
+                double minus = loss.get();
                 q.value()[i] = old;
                 double fd = (plus - minus) / (2 * eps);
                 double g = q.grad()[i];
@@ -73,6 +83,10 @@ class GradientCheckTest {
 
     @Test void tiedHeadNeoxRope() {
         check(tiny(true, LlamaConfig.RopeType.NEOX), null, false, 5e-3);
+    }
+
+    @Test void distillationSoftTargets() {
+        check(tiny(false, LlamaConfig.RopeType.NORMAL), null, false, 5e-3, true);
     }
 
     @Test void aWrongGradientIsCaught() {
