@@ -54,6 +54,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--val-windows", defaultValue = "64") int valWindows;
     @Option(names = "--qat", description = "fake-quantize linear weights during training: w<bits>[g<group>][a8][asym], bitnet1.58, bitnet1") String qat;
     @Option(names = "--distill", description = "train against the --init model's next-token distributions (knowledge distillation; frozen full-precision teacher)") boolean distill;
+    @Option(names = "--teacher", paramLabel = "MODEL", description = "distil from this model instead (same vocabulary), e.g. when training from scratch") Path teacherPath;
     @Option(names = "--act8", description = "also fake-quantize every linear layer's input to 8 bits per token (implied by a8 and bitnet)") boolean act8;
     @Option(names = "--export-quantized", paramLabel = "PATH", description = "also write the quantized model: RTN with the --qat scheme (.gguf or a safetensors directory); for bitnet, the ternary/binary weights run as W8A8") Path exportQuantized;
     @Option(names = "--plot", paramLabel = "PNG", description = "loss and validation-perplexity curves (default: OUT.png)") Path plot;
@@ -92,15 +93,20 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Options o = new Trainer.Options(steps, batch, seq, lr, minLr != null ? minLr : lr / 10, warmup, clip, adam, seed, evalEvery, valWindows);
         Trainer trainer = new Trainer(params, train, validation, o, fq, actQuant);
         if (resume != null) trainer.loadOptimizer(resume);
-        if (distill) {
-            if (init == null) throw new Q4jException("--distill needs --init (the teacher)");
-            try (Model m = ModelLoader.load(init, tokenizerPath)) { trainer.distillFrom(Params.fromModel(m)); }
+        if (distill || teacherPath != null) {
+            Path t = teacherPath != null ? teacherPath : init;
+            if (t == null) throw new Q4jException("--distill needs --init (the teacher) or --teacher MODEL");
+            try (Model m = ModelLoader.load(t, null)) {
+                if (m.config().vocabSize() != params.config.vocabSize()) throw new Q4jException(t + ": the teacher's vocabulary (" + m.config().vocabSize() + ") differs from the model's (" + params.config.vocabSize() + ")");
+                trainer.distillFrom(Params.fromModel(m));
+            }
         }
         LlamaConfig c = params.config;
         System.out.printf("model  %d layers, dim %d, %d heads (%d kv), vocab %d: %,d parameters%s%n", c.nLayers(), c.dim(), c.nHeads(), c.nKvHeads(),
                 c.vocabSize(), params.count(), fq != null ? "; " + fq.describe() + (actQuant ? ", 8-bit activations" : "") : "");
         System.out.printf("data   %s: %,d tokens%s%n", data, train.tokens().length, validation != null ? "; validation " + val + ": " + validation.tokens().length + " tokens" : "");
-        if (validation != null && trainer.step() == 0) System.out.printf("step %5d  validation perplexity %.3f%n", 0, Math.exp(trainer.validationLoss()));
+        double initialVal = validation != null && trainer.step() == 0 ? trainer.validationLoss() : Double.NaN;
+        if (!Double.isNaN(initialVal)) System.out.printf("step %5d  validation perplexity %.3f%n", 0, Math.exp(initialVal));
         long t0 = System.nanoTime();
         while (trainer.step() < steps) {
             Trainer.Point p = trainer.trainStep();
@@ -115,12 +121,13 @@ final class TrainCommand implements Callable<Integer> {
         trainer.save(output, meta);
         System.out.println("wrote  " + output + " and " + Trainer.optimizerFile(output));
         if (!trainer.history.isEmpty()) {
-            int n = trainer.history.size();
+            int n = trainer.history.size() + 1;
             int[] st = new int[n];
             float[] loss = new float[n];
             double[] vp = new double[n];
-            for (int i = 0; i < n; i++) {
-                Trainer.Point p = trainer.history.get(i);
+            st[0] = trainer.history.get(0).step() - 1; loss[0] = Float.NaN; vp[0] = Math.exp(initialVal);
+            for (int i = 1; i < n; i++) {
+                Trainer.Point p = trainer.history.get(i - 1);
                 st[i] = p.step(); loss[i] = p.loss(); vp[i] = Math.exp(p.valLoss());
             }
             Path png = plot != null ? plot : output.resolveSibling(output.getFileName() + ".png");

@@ -22,7 +22,7 @@ public final class TrainingPlots {
     public static BufferedImage curves(String title, int[] steps, float[] loss, double[] valPpl) {
         XYChart left = chart(title + ": training loss", "cross-entropy (nats)", false);
         List<Double> xs = new ArrayList<>(), ys = new ArrayList<>();
-        for (int i = 0; i < steps.length; i++) { xs.add((double) steps[i]); ys.add((double) loss[i]); }
+        for (int i = 0; i < steps.length; i++) if (!Float.isNaN(loss[i])) { xs.add((double) steps[i]); ys.add((double) loss[i]); }
         if (!xs.isEmpty()) left.addSeries("train loss", xs, ys);
         XYChart right = chart(title + ": validation perplexity", "perplexity (log)", true);
         List<Double> vx = new ArrayList<>(), vy = new ArrayList<>();
