@@ -26,6 +26,11 @@ import java.util.Map;
  * (the embedding and output head stay full precision, as {@code method/rtn} leaves them); with 8-bit activations, the
  * input of every linear layer is fake-quantized per token. Both pass gradients straight through (STE): the backward
  * uses ŵ and x̂ where the forward did, and hands ∂L/∂ŵ to w.
+ *
+ * <p>BitNet's BitLinear is this with {@link FakeQuant.BitNet} weights and 8-bit activations. Seed 000's BitLinear
+ * normalises its input before quantizing it; here q/k/v and gate/up already read an RMSNorm output, while attn_output
+ * and ffn_down quantize their inputs without an extra norm (the "RMSNorm-free" variant: the architecture, and so the
+ * exported model, stays plain Llama).
  */
 public final class LlamaTrainer {
     public final LlamaConfig config;
