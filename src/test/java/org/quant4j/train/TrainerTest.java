@@ -130,6 +130,33 @@ class TrainerTest {
         }
     }
 
+    @Test void straightThroughEstimatorHandsTheGradientAtTheQuantizedWeightsToTheMasterWeights() {
+        // STE: ∂L/∂w under QAT is exactly ∂L/∂ŵ, the full-precision gradient of the model whose weights are ŵ
+        LlamaConfig c = small();
+        TokenData d = data(300, c.vocabSize(), 4);
+        int[] in = new int[2 * 16], tg = new int[2 * 16];
+        d.sequential(0, 2, 16, in, tg);
+        for (FakeQuant fq : List.of(FakeQuant.parse("w3g16asym"), FakeQuant.BitNet.TERNARY, FakeQuant.BitNet.BINARY)) {
+            Params master = Params.gaussian(c, 8, 0.2);
+            Params quantized = master.copy();
+            for (Params.Param p : quantized.all()) if (p.linear()) System.arraycopy(fq.apply(p.value(), p.rows(), p.cols()), 0, p.value(), 0, p.value().length);
+            float[] losses = new float[2];
+            int k = 0;
+            for (var pr : List.of(new Object[]{master, fq}, new Object[]{quantized, null})) {
+                Params p = (Params) pr[0];
+                LlamaTrainer tr = new LlamaTrainer(p, 2, 16, (FakeQuant) pr[1], false);
+                p.zeroGrad();
+                losses[k++] = tr.forward(in, tg);
+                tr.backward();
+            }
+            assertEquals(losses[1], losses[0], 0f, fq.describe());
+            for (int i = 0; i < master.all().size(); i++) {
+                assertArrayEquals(quantized.all().get(i).grad(), master.all().get(i).grad(), 0f, fq.describe() + " " + master.all().get(i).name());
+            }
+            assertFalse(java.util.Arrays.equals(master.wq[0].value(), quantized.wq[0].value()), "the quantizer changed the weights");
+        }
+    }
+
     @Test void scalarAndVectorKernelsGiveTheSameGradients() {
         LlamaConfig c = new LlamaConfig("llama", 40, 56, 1, 5, 1, 8, 37, 64, 1e-5f, 10000f, LlamaConfig.RopeType.NEOX, null, false, false);
         int[] in = new int[2 * 13], tg = new int[2 * 13];
