@@ -100,7 +100,7 @@ public sealed interface FakeQuant permits FakeQuant.Linear, FakeQuant.BitNet {
      *
      * @param x (rows, cols)
      */
-    static void activations8bit(float[] x, int rows, int cols) {
+    public static void activations8bit(float[] x, int rows, int cols) {
         for (int r = 0; r < rows; r++) {
             float amax = 0;
             for (int i = r * cols; i < (r + 1) * cols; i++) amax = Math.max(amax, Math.abs(x[i]));
@@ -113,22 +113,17 @@ public sealed interface FakeQuant permits FakeQuant.Linear, FakeQuant.BitNet {
     }
 
     /** Parses "w2g32", "w3g32asym", "w4", "w8a8", "w4g32a8", "bitnet1.58", "bitnet1". Symmetric unless "asym". */
-    static FakeQuant parse(String spec) {
+    public static FakeQuant parse(String spec) {
         String s = spec.toLowerCase(java.util.Locale.ROOT).trim();
         if (s.equals("bitnet1.58") || s.equals("b1.58") || s.equals("ternary")) return BitNet.TERNARY;
         if (s.equals("bitnet1") || s.equals("binary")) return BitNet.BINARY;
         var m = java.util.regex.Pattern.compile("w(\\d)(?:g(\\d+))?(a8)?(asym|sym)?").matcher(s);
         if (!m.matches()) throw new Q4jException("unknown QAT scheme '" + spec + "' (examples: w2g32, w3g32asym, w8a8, bitnet1.58, bitnet1)");
         int bits = Integer.parseInt(m.group(1));
+        if (bits < 2 || bits > 8) throw new Q4jException("QAT scheme '" + spec + "': bits must be 2..8 (bitnet1 / bitnet1.58 for fewer)");
         boolean asym = "asym".equals(m.group(4));
         QuantScheme q = asym ? QuantScheme.asymmetric(bits, Granularity.CHANNEL) : QuantScheme.symmetric(bits, Granularity.CHANNEL);
         if (m.group(2) != null) q = q.withGroupSize(Integer.parseInt(m.group(2)));
         return new Linear(q);
-    }
-
-    /** Whether a spec asks for 8-bit activations as well (W8A8, every BitNet variant). */
-    static boolean quantizesActivations(String spec) {
-        String s = spec.toLowerCase(java.util.Locale.ROOT);
-        return s.contains("a8") || s.contains("bitnet") || s.equals("ternary") || s.equals("binary") || s.equals("b1.58");
     }
 }
