@@ -47,4 +47,12 @@ $q4j train "${scratch[@]}" -o "$out/scratch-fp.gguf" > "$out/scratch-fp.log" 2>&
 row "from scratch, F32 (distilled, 600 steps)" "32" "$(mib "$out/scratch-fp.gguf")" "$(ppl "$out/scratch-fp.gguf")"
 $q4j train "${scratch[@]}" --qat bitnet1.58 --export-quantized "$out/scratch-b158-q" -o "$out/scratch-b158.gguf" > "$out/scratch-b158.log" 2>&1
 row "from scratch, BitNet b1.58 A8 (distilled, 600 steps)" "-" "-" "$(ppl "$out/scratch-b158-q")"
+
+# ---- from scratch on text sampled from stories260K (LLM-QAT's data-free recipe: 80 stories, ~21K tokens) -----------
+test -s "$out/teacher-80.txt" || scripts/teacher-text.sh $base 80 "$out/teacher-80.txt"
+scratch2=(--config stories260k --tokenizer models/stories260K/tok512.bin --teacher $base --data "$out/teacher-80.txt" --val $val --batch 8 --seq 64 --warmup 30 --eval-every 100 --steps 600 --lr 3e-3)
+$q4j train "${scratch2[@]}" -o "$out/scratch2-fp.gguf" > "$out/scratch2-fp.log" 2>&1
+row "from scratch on teacher text, F32 (distilled, 600 steps)" "32" "$(mib "$out/scratch2-fp.gguf")" "$(ppl "$out/scratch2-fp.gguf")"
+$q4j train "${scratch2[@]}" --qat bitnet1.58 --export-quantized "$out/scratch2-b158-q" -o "$out/scratch2-b158.gguf" > "$out/scratch2-b158.log" 2>&1
+row "from scratch on teacher text, BitNet b1.58 A8 (distilled, 600 steps)" "-" "-" "$(ppl "$out/scratch2-b158-q")"
 echo "results in $results"
