@@ -104,7 +104,7 @@ public final class Llama {
     }
 
     /** θ_j = base^(−2j/headDim), divided by Llama-3 scaling factors when the model has them. */
-    static float[] ropeFrequencies(LlamaConfig c, float[] storedFactors) {
+    public static float[] ropeFrequencies(LlamaConfig c, float[] storedFactors) {
         int half = c.headDim() / 2;
         float[] freq = new float[half];
         for (int j = 0; j < half; j++) {
