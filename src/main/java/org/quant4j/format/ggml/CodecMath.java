@@ -38,6 +38,13 @@ final class CodecMath {
         }
     }
 
+    /** @throws Q4jException unless importance is null or holds at least one weight for each of the n values */
+    static void checkImportance(GgmlType type, float[] importance, int n) {
+        if (importance != null && importance.length < n) {
+            throw new Q4jException(type + ": " + importance.length + " importance weights for a row of " + n + " values");
+        }
+    }
+
     // ---- rounding ------------------------------------------------------------------------------------------------
 
     /**

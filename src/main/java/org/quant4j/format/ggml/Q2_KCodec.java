@@ -23,6 +23,7 @@ public final class Q2_KCodec implements BlockCodec {
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
+        checkImportance(type(), importance, n);
         int[] L = new int[QK_K], Lsub = new int[16], Laux = new int[16], Ls = new int[16], Lm = new int[16];
         byte[] Lb = new byte[16], Lauxb = new byte[16];
         float[] weights = new float[16], mins = new float[16], scales = new float[16], sw = new float[16], theMin = new float[1];

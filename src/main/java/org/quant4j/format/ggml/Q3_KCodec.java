@@ -24,6 +24,7 @@ public final class Q3_KCodec implements BlockCodec {
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
+        checkImportance(type(), importance, n);
         int[] L = new int[QK_K], Lsub = new int[16];
         byte[] Lb = new byte[16], Ls = new byte[16];
         float[] scales = new float[16], weight = new float[16], sw = new float[16];

@@ -23,6 +23,7 @@ public final class Q4_KCodec implements BlockCodec {
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
+        checkImportance(type(), importance, n);
         int[] L = new int[QK_K];            // (256) codes 0..15
         byte[] scales12 = new byte[12];
         KQuants.ScaleMinWork work = new KQuants.ScaleMinWork();

@@ -22,6 +22,7 @@ public final class Q5_KCodec implements BlockCodec {
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
+        checkImportance(type(), importance, n);
         int[] L = new int[QK_K];            // (256) codes 0..31
         byte[] scales12 = new byte[12];
         ScaleMinWork work = new ScaleMinWork();

@@ -24,6 +24,7 @@ public final class Q6_KCodec implements BlockCodec {
     @Override
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
+        checkImportance(type(), importance, n);
         int[] L = new int[QK_K];          // (256) codes 0..63
         byte[] Lsub = new byte[16];
         float[] scales = new float[16], qw = new float[16];
