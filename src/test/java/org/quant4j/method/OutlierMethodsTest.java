@@ -159,4 +159,40 @@ class OutlierMethodsTest {
         for (float v : rotated) max = Math.max(max, Math.abs(v));
         assertTrue(max < 50 / Math.sqrt(n) + 0.5 * Math.sqrt(n) + 1e-3 && max < 10, "max after rotation " + max);
     }
+
+    @Test
+    void duQuantLeavesFloatLogitsUnchanged() {
+        try (Model base = stories()) {
+            ChannelStats stats = ChannelStats.collect(base, CALIBRATION, 64);
+            org.quant4j.method.rotation.DuQuant.Result r = org.quant4j.method.rotation.DuQuant.transform(base, stats, org.quant4j.method.rotation.DuQuant.Options.defaults());
+            assertTrue(r.model().has("blk.4.ffn_down.input_transform"));
+            assertEquals(20, r.sites().size());
+            for (var s : r.sites()) {
+                assertTrue(s.maxAfter() <= s.maxSmoothed() * 1.0001f, s.toString());
+                assertEquals(s.weight().contains("ffn_down") ? 86 : 32, s.blockSize(), s.toString());
+            }
+            double d = maxAbsDiff(RtnTest.logits(base), RtnTest.logits(r.model()));
+            assertTrue(d < 1e-3, "max |Δlogit| " + d);
+        }
+    }
+
+    @Test
+    void duQuantPiecesAreOrthogonalAndZigzagBalances() {
+        for (int b : new int[]{2, 5, 32}) assertOrthogonal(org.quant4j.method.rotation.DuQuant.uniformFirstRow(b, 3), b, 1e-5);
+        float[] g = org.quant4j.method.rotation.DuQuant.uniformFirstRow(16, 3);
+        for (int j = 0; j < 16; j++) assertEquals(0.25, g[j], 1e-6, "first row uniform: channel 1 spread evenly");
+        // 8 channels, magnitudes 8..1 dealt to 2 blocks in zigzag: block 0 gets 8, 5, 4, 1 and block 1 gets 7, 6, 3, 2
+        int[] perm = org.quant4j.method.rotation.DuQuant.zigzag(new float[]{1, 2, 3, 4, 5, 6, 7, 8}, 2, 4);
+        assertArrayEquals(new int[]{7, 4, 3, 0, 6, 5, 2, 1}, perm);
+        // a single outlier channel in a block is spread by the greedy rotation
+        int rows = 4, b = 16;
+        float[] x = new float[rows * b];
+        for (int i = 0; i < x.length; i++) x[i] = (i % 3) - 1;
+        x[2 * b + 5] = 100;
+        float[] r = org.quant4j.method.rotation.DuQuant.greedy(x, rows, b, g, 8, new int[1], 0);
+        float[] rotated = Rotations.mulRight(x, rows, b, r);
+        float max = 0;
+        for (float v : rotated) max = Math.max(max, Math.abs(v));
+        assertTrue(max < 40, "largest |x| after the greedy rotation: " + max);
+    }
 }
