@@ -16,4 +16,7 @@ final class Defaults {
 
     /** Held-out text for the default model. */
     static Path evalText() { return home().resolve("data/text/tinystories_valid_excerpt.txt"); }
+
+    /** Calibration text for the default model (not the held-out text). */
+    static Path calibrationText() { return home().resolve("data/text/tinystories_sample.txt"); }
 }

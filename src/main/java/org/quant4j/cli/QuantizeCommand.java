@@ -24,7 +24,13 @@ import java.util.regex.Pattern;
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
-    @Option(names = "--method", defaultValue = "rtn", description = "quantization method (default ${DEFAULT-VALUE})") String method;
+    @Option(names = "--method", defaultValue = "rtn", description = "rtn, or a weight-and-activation method: llm-int8, smoothquant, quarot, duquant (default ${DEFAULT-VALUE})") String method;
+    @Option(names = "--scheme", description = "for smoothquant, quarot, duquant (and rtn with it): w8a8, w8a8-static, w4a8, w4a4 (default w8a8 for smoothquant, w4a4 for quarot and duquant)") String waScheme;
+    @Option(names = "--alpha", defaultValue = "0.5", description = "SmoothQuant / DuQuant migration strength (default ${DEFAULT-VALUE})") float alpha;
+    @Option(names = "--threshold", defaultValue = "6.0", description = "LLM.int8() outlier threshold (default ${DEFAULT-VALUE})") float threshold;
+    @Option(names = "--block-size", defaultValue = "128", description = "DuQuant rotation block size (default ${DEFAULT-VALUE})") int blockSize;
+    @Option(names = "--steps", defaultValue = "256", description = "DuQuant greedy rotation steps (default ${DEFAULT-VALUE})") int steps;
+    @Option(names = "--seed", defaultValue = "1234", description = "QuaRot / DuQuant random seed (default ${DEFAULT-VALUE})") long seed;
     @Option(names = "--bits", defaultValue = "8", description = "weight bits, 2..8 (default ${DEFAULT-VALUE})") int bits;
     @Option(names = "--granularity", defaultValue = "channel", description = "tensor, channel or group (default ${DEFAULT-VALUE})") String granularity;
     @Option(names = "--group-size", defaultValue = "32", description = "values per group for --granularity group (default ${DEFAULT-VALUE})") int groupSize;
@@ -39,7 +45,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "tokenizer.bin for a llama2.c input") Path tokenizer;
 
     @Override public Integer call() {
-        if (!method.equalsIgnoreCase("rtn")) throw new Q4jException("unknown method '" + method + "' (available: rtn)");
+        if (!method.equalsIgnoreCase("rtn") || waScheme != null) return weightActivation();
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
@@ -54,6 +60,26 @@ final class QuantizeCommand implements Callable<Integer> {
             ModelSaver.save(q, output, ModelSaver.Format.fromName(output), null, 0, input);
             System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, scheme.describe(),
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
+    /** The outlier methods (issue 6): transform the float model, quantize weights and activations, save. */
+    private int weightActivation() {
+        String m = method.toLowerCase(Locale.ROOT);
+        if (!OutlierMethods.NAMES.contains(m)) throw new Q4jException("unknown method '" + method + "' (available: " + String.join(", ", OutlierMethods.NAMES) + ")");
+        var scheme = org.quant4j.method.actquant.WeightActivationScheme.parse(waScheme != null ? waScheme
+                : m.equals("quarot") || m.equals("duquant") ? "w4a4" : "w8a8");
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(input, tokenizer)) {
+            int[][] calibration = Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128);
+            var outcome = OutlierMethods.apply(m, model, calibration, scheme,
+                    new OutlierMethods.Settings(alpha, threshold, blockSize, steps, seed));
+            outcome.notes().forEach(n -> System.out.println("note: " + n));
+            ModelSaver.save(outcome.model(), output, ModelSaver.Format.fromName(output), null, 0, input);
+            System.out.printf("%s → %s: %s %s, transform %.2f s, %.2f MiB → %.2f MiB, %.1f s in all%n", input, output, m,
+                    m.equals("llm-int8") ? "(W8, int8 with float outlier columns)" : scheme.label(), outcome.transformSec(),
+                    model.byteSize() / 1048576.0, outcome.model().byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;
     }
