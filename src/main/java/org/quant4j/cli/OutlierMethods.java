@@ -17,7 +17,7 @@ import java.util.Locale;
 final class OutlierMethods {
     private OutlierMethods() {}
 
-    static final List<String> NAMES = List.of("rtn", "llm-int8", "smoothquant", "quarot", "duquant");
+    static final List<String> NAMES = List.of("rtn", "llm-int8", "smoothquant", "quarot", "quarot-orthogonal", "duquant");
 
     record Settings(float alpha, float threshold, int blockSize, int steps, long seed) {
         static Settings defaults() { return new Settings(SmoothQuant.DEFAULT_ALPHA, LlmInt8.DEFAULT_THRESHOLD, 128, 256, 1234); }
@@ -37,8 +37,8 @@ final class OutlierMethods {
             case "rtn" -> base;
             case "llm-int8" -> null;
             case "smoothquant" -> SmoothQuant.smooth(base, ChannelStats.collect(base, calibration, 0), s.alpha());
-            case "quarot" -> {
-                QuaRot.Result r = QuaRot.rotate(base, s.seed());
+            case "quarot", "quarot-orthogonal" -> {
+                QuaRot.Result r = QuaRot.rotate(base, s.seed(), method.equalsIgnoreCase("quarot-orthogonal"));
                 notes.addAll(r.skipped());
                 yield r.model();
             }

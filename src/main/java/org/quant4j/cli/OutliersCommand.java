@@ -71,8 +71,12 @@ final class OutliersCommand implements Callable<Integer> {
                     new Variant("RTN W4A4", "rtn", WeightActivationScheme.W4A4),
                     new Variant("SmoothQuant W4A4", "smoothquant", WeightActivationScheme.W4A4),
                     new Variant("QuaRot W4A4 (RTN weights)", "quarot", WeightActivationScheme.W4A4),
+                    new Variant("QuaRot W4A4, orthogonal fallback", "quarot-orthogonal", WeightActivationScheme.W4A4),
                     new Variant("DuQuant W4A4", "duquant", WeightActivationScheme.W4A4));
+            boolean allHadamard = org.quant4j.method.rotation.Rotations.hasHadamard(base.config().hiddenDim())
+                    && org.quant4j.method.rotation.Rotations.hasHadamard(base.config().qDim());
             for (Variant v : variants) {
+                if (v.method().equals("quarot-orthogonal") && allHadamard) continue; // the same as QuaRot there
                 OutlierMethods.Outcome o = OutlierMethods.apply(v.method(), base, calibration, v.scheme(), settings);
                 for (String n : o.notes()) if (!notes.contains(n)) notes.add(n);
                 rows.add(measure(v.label(), o.model(), tok, baseLogits, o.transformSec()));

@@ -24,7 +24,7 @@ import java.util.regex.Pattern;
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
-    @Option(names = "--method", defaultValue = "rtn", description = "rtn, or a weight-and-activation method: llm-int8, smoothquant, quarot, duquant (default ${DEFAULT-VALUE})") String method;
+    @Option(names = "--method", defaultValue = "rtn", description = "rtn, or a weight-and-activation method: llm-int8, smoothquant, quarot, quarot-orthogonal (random orthogonal where no Hadamard exists), duquant (default ${DEFAULT-VALUE})") String method;
     @Option(names = "--scheme", description = "for smoothquant, quarot, duquant (and rtn with it): w8a8, w8a8-static, w4a8, w4a4 (default w8a8 for smoothquant, w4a4 for quarot and duquant)") String waScheme;
     @Option(names = "--alpha", defaultValue = "0.5", description = "SmoothQuant / DuQuant migration strength (default ${DEFAULT-VALUE})") float alpha;
     @Option(names = "--threshold", defaultValue = "6.0", description = "LLM.int8() outlier threshold (default ${DEFAULT-VALUE})") float threshold;
@@ -69,7 +69,7 @@ final class QuantizeCommand implements Callable<Integer> {
         String m = method.toLowerCase(Locale.ROOT);
         if (!OutlierMethods.NAMES.contains(m)) throw new Q4jException("unknown method '" + method + "' (available: " + String.join(", ", OutlierMethods.NAMES) + ")");
         var scheme = org.quant4j.method.actquant.WeightActivationScheme.parse(waScheme != null ? waScheme
-                : m.equals("quarot") || m.equals("duquant") ? "w4a4" : "w8a8");
+                : m.startsWith("quarot") || m.equals("duquant") ? "w4a4" : "w8a8");
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
             int[][] calibration = Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128);

@@ -82,4 +82,24 @@ class LlmInt8KernelTest {
         assertInstanceOf(IntQuantType.class, g.type());
         assertThrows(org.quant4j.util.Q4jException.class, () -> LlmInt8Kernel.matmul(g, new float[32], new float[2], 1, 6f));
     }
+
+    @Test
+    void perTokenAsymmetricActivationsLandOnTheirGrid() {
+        float[] x = {-1f, 0f, 0.3f, 2f, 5f, 5f, 5f, 5f, 0.1f, -0.2f, 0.7f, 3.3f};   // (3, 4): a normal row, a constant row, ...
+        float[] out = new float[x.length];
+        Int8Kernels.fakeQuantizeTokensAsymmetric(x, 3, 4, 4, out);
+        float scale = 3f / 15;                                                         // row 0: (max − min) / (2^4 − 1)
+        float zero = Math.round(1f / scale);
+        for (int i = 0; i < 4; i++) {
+            float q = (out[i] / scale) + zero;
+            assertEquals(Math.rint(q), q, 1e-4, "value " + i + " sits on the grid");
+            assertTrue(Math.abs(out[i] - x[i]) <= scale / 2 + 1e-6, "error within half a step");
+        }
+        assertEquals(0f, out[1], "zero stays exactly zero");
+        for (int i = 4; i < 8; i++) assertEquals(5f, out[i], 5f / 15 / 2 + 1e-6);
+        for (int i = 8; i < 12; i++) assertEquals(x[i], out[i], (3.5f / 15) / 2 + 1e-6);
+        float[] eight = new float[x.length];
+        Int8Kernels.fakeQuantizeTokensAsymmetric(x, 3, 4, 8, eight);
+        for (int i = 0; i < 4; i++) assertEquals(x[i], eight[i], 3f / 255 / 2 + 1e-6);
+    }
 }

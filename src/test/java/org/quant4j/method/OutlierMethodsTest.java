@@ -128,6 +128,10 @@ class OutlierMethodsTest {
             assertFalse(r.model().config().tiedEmbeddings());
             double d = maxAbsDiff(RtnTest.logits(base), RtnTest.logits(r.model()));
             assertTrue(d < 1e-3, "max |Δlogit| " + d);
+            QuaRot.Result o = QuaRot.rotate(base, 42, true);
+            assertTrue(o.model().has("blk.0.ffn_down.input_transform"), "random orthogonal where no Hadamard exists");
+            d = maxAbsDiff(RtnTest.logits(base), RtnTest.logits(o.model()));
+            assertTrue(d < 1e-3, "orthogonal fallback: max |Δlogit| " + d);
         }
     }
 

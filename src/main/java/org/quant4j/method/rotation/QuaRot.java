@@ -36,7 +36,14 @@ public final class QuaRot {
     /** @param skipped the online transforms left out (no Hadamard of that order), for the caller to report */
     public record Result(Model model, List<String> skipped) {}
 
-    public static Result rotate(Model model, long seed) {
+    public static Result rotate(Model model, long seed) { return rotate(model, seed, false); }
+
+    /**
+     * @param orthogonalFallback where no Hadamard of an online transform's order is known, use a seeded random
+     *                           orthogonal matrix instead of skipping it (not QuaRot: a dense transform with no fast
+     *                           Walsh–Hadamard form; it shows what the missing rotation costs)
+     */
+    public static Result rotate(Model model, long seed, boolean orthogonalFallback) {
         LlamaConfig c = model.config();
         int dim = c.dim(), vocab = c.vocabSize();
         float[] q = Rotations.randomizedHadamard(dim, seed); // (dim, dim)
@@ -53,8 +60,14 @@ public final class QuaRot {
 
         float[] hDown = Rotations.randomizedHadamard(c.hiddenDim(), seed + 1); // (hidden, hidden) or null
         float[] hOut = Rotations.randomizedHadamard(c.qDim(), seed + 2);       // (qDim, qDim) or null
-        if (hDown == null) skipped.add("online Hadamard before ffn_down (no Hadamard of order " + c.hiddenDim() + ")");
-        if (hOut == null) skipped.add("online Hadamard before attn_output (no Hadamard of order " + c.qDim() + ")");
+        if (hDown == null) {
+            skipped.add("online Hadamard before ffn_down (no Hadamard of order " + c.hiddenDim() + ")" + (orthogonalFallback ? ": random orthogonal instead" : ""));
+            if (orthogonalFallback) hDown = Rotations.randomOrthogonal(c.hiddenDim(), seed + 1);
+        }
+        if (hOut == null) {
+            skipped.add("online Hadamard before attn_output (no Hadamard of order " + c.qDim() + ")" + (orthogonalFallback ? ": random orthogonal instead" : ""));
+            if (orthogonalFallback) hOut = Rotations.randomOrthogonal(c.qDim(), seed + 2);
+        }
         for (int l = 0; l < c.nLayers(); l++) {
             float[] attnNorm = MatMul.toFloats(model.tensor(Model.attnNorm(l)));
             for (String name : new String[]{Model.attnQ(l), Model.attnK(l), Model.attnV(l)}) readsResidual(model, name, attnNorm, q, out);
