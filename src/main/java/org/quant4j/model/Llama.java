@@ -156,7 +156,9 @@ public final class Llama {
             org.quant4j.kernel.LlmInt8Kernel.matmul(w, x, out, batch, llmInt8Threshold);
             return;
         }
-        if (activationMode == null || !(w.type() instanceof org.quant4j.format.IntQuantType q) || q.bits() != 8) {
+        // int8 activations on integer kernels: W8A8 (dynamic or static), W4A8 (dynamic)
+        if (activationMode == null || !(w.type() instanceof org.quant4j.format.IntQuantType q)
+                || (q.bits() != 8 && !(q.bits() == 4 && activationMode.equals("int8-dynamic")))) {
             MatMul.matmul(w, x, out, batch);
             return;
         }

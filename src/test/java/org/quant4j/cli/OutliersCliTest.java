@@ -24,7 +24,7 @@ class OutliersCliTest {
     @Test
     void everyMethodRunsFromTheCliAndReloads(@TempDir Path dir) {
         String[][] cases = {{"llm-int8", "w8a8", "llm-int8:6.0"}, {"smoothquant", "w8a8", "int8-dynamic"},
-                {"quarot", "w4a4", "int4-token-asym"}, {"duquant", "w4a8", "int8-token-asym"}};
+                {"quarot", "w4a4", "int4-token-asym"}, {"duquant", "w4a8", "int8-dynamic"}};
         try (Model base = ModelLoader.load(MODEL)) {
             int[][] calibration = Calibration.samples(base, Defaults.calibrationText(), 8, 128);
             float[] fp32 = logits(base);

@@ -102,4 +102,36 @@ class LlmInt8KernelTest {
         Int8Kernels.fakeQuantizeTokensAsymmetric(x, 3, 4, 8, eight);
         for (int i = 0; i < 4; i++) assertEquals(x[i], eight[i], 3f / 255 / 2 + 1e-6);
     }
+
+    @Test
+    void w4a8MatchesTheFloatProductOfItsCodesOnBothPaths() {
+        boolean before = Kernels.vector();
+        try {
+            for (QuantScheme scheme : new QuantScheme[]{QuantScheme.asymmetric(4, Granularity.CHANNEL), QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32)}) {
+                for (int n : new int[]{14, 64, 258}) {
+                    int rows = 7, batch = 3;
+                    Random r = new Random(n);
+                    float[] wf = new float[rows * n];
+                    for (int i = 0; i < wf.length; i++) wf[i] = (float) r.nextGaussian() * 0.05f + 0.01f;
+                    Tensor w = Rtn.quantize(Tensor.ofFloats("w", wf, rows, n), scheme, Calibrator.MIN_MAX);
+                    float[] x = activations(batch, n, n);
+                    // the reference: int8 per-token activations, dequantized, times the dequantized 4-bit weights in float
+                    byte[] qx = new byte[batch * n];
+                    float[] sx = new float[batch], xq = new float[batch * n];
+                    Int8Kernels.quantizeRows(x, batch, n, 0, qx, sx);
+                    for (int i = 0; i < xq.length; i++) xq[i] = qx[i] * sx[i / n];
+                    float[] expected = new float[batch * rows], vec = new float[batch * rows], ref = new float[batch * rows];
+                    Kernels.setVector(false);
+                    MatMul.matmul(w, xq, expected, batch);
+                    MatMul.matmulA8(w, x, ref, batch, 0);
+                    Kernels.setVector(true);
+                    MatMul.matmulA8(w, x, vec, batch, 0);
+                    assertArrayEquals(ref, vec, scheme.describe() + " n " + n + ": vector vs scalar");
+                    for (int i = 0; i < expected.length; i++) assertEquals(expected[i], vec[i], 1e-4 * Math.max(1, Math.abs(expected[i])), scheme.describe() + " n " + n);
+                }
+            }
+        } finally {
+            Kernels.setVector(before);
+        }
+    }
 }

@@ -15,8 +15,10 @@ import java.util.Map;
  * <ul>
  *   <li>W8A8: 8-bit symmetric per-channel weights, int8 activations per token (dynamic) or per tensor (static), on the
  *       int8 × int8 → int32 kernels;</li>
- *   <li>W4A8 and W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 8- or 4-bit activations, simulated
- *       exactly (activations rounded to their grid, then multiplied with the integer weights).</li>
+ *   <li>W4A8: 4-bit asymmetric per-channel weights, int8 per-token (absmax) activations on the same integer kernels
+ *       (the 4-bit codes unpacked to int8 per row);</li>
+ *   <li>W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 4-bit activations, simulated exactly
+ *       (activations rounded to their grid, then multiplied with the integer weights).</li>
  * </ul>
  */
 public enum WeightActivationScheme {
@@ -41,7 +43,7 @@ public enum WeightActivationScheme {
         return switch (this) {
             case W8A8_DYNAMIC -> ActivationQuant.dynamicInt8(q);
             case W8A8_STATIC -> ActivationQuant.staticInt8(q, calibration);
-            case W4A8 -> q.withMetadata(Map.of(Llama.ACTIVATIONS_KEY, GgufValue.string("int8-token-asym")));
+            case W4A8 -> q.withMetadata(Map.of(Llama.ACTIVATIONS_KEY, GgufValue.string("int8-dynamic")));
             case W4A4 -> q.withMetadata(Map.of(Llama.ACTIVATIONS_KEY, GgufValue.string("int4-token-asym")));
         };
     }
