@@ -84,12 +84,12 @@ final class OutliersCommand implements Callable<Integer> {
 
             List<String> header = List.of("variant", "perplexity", "KL vs FP32", "same top-1", "transform s");
             List<List<String>> cells = new ArrayList<>();
-            System.out.printf("%n%-30s %20s %12s %10s %11s%n", header.toArray());
+            System.out.printf("%n%-34s %20s %12s %10s %11s%n", header.toArray());
             for (Row r : rows) {
                 List<String> c = List.of(r.variant(), String.format("%.4f ± %.4f", r.ppl(), r.pplErr()), String.format("%.6f", r.kl()),
                         String.format("%.2f %%", 100 * r.sameTop()), String.format("%.2f", r.transformSec()));
                 cells.add(c);
-                System.out.printf("%-30s %20s %12s %10s %11s%n", c.toArray());
+                System.out.printf("%-34s %20s %12s %10s %11s%n", c.toArray());
             }
             for (String n : notes) System.out.println("note: " + n);
 
