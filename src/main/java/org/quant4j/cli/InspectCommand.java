@@ -187,6 +187,26 @@ final class InspectCommand implements Callable<Integer> {
                 Plots.channelMagnitudes("activations: max |x| per channel", perChannel, "channel"));
         image(report, "activation-tokens", "max |x| per token: single tokens far above the rest are 'massive outliers' (DuQuant)",
                 Plots.channelMagnitudes("activations: max |x| per token", perToken, "token"));
+        int shown = Math.min(tokens, 256);
+        image(report, "activation-map", "|x| per (token, channel) for the first " + shown + " tokens (DuQuant's figure 1): stripes are normal outliers, dots massive ones",
+                Plots.magnitudeMap("activations entering " + name, java.util.Arrays.copyOf(all, shown * cols), shown, cols));
+        // detection (seed 004): a channel is a normal outlier when its max |x| is ≥ 10× the median channel's max; a value
+        // is a massive outlier when it is ≥ 100× the median |x| of the whole input
+        double[] sortedChannels = perChannel.clone();
+        java.util.Arrays.sort(sortedChannels);
+        double medianChannel = sortedChannels[cols / 2];
+        float[] absAll = new float[all.length];
+        for (int i = 0; i < all.length; i++) absAll[i] = Math.abs(all[i]);
+        java.util.Arrays.sort(absAll);
+        double medianAbs = absAll[absAll.length / 2];
+        List<String> normal = new ArrayList<>();
+        for (int c = 0; c < cols; c++) if (perChannel[c] >= 10 * medianChannel) normal.add(c + String.format(" (%.3g)", perChannel[c]));
+        int massive = 0;
+        for (float v : absAll) if (v >= 100 * medianAbs) massive++;
+        String detection = String.format("normal outlier channels (max |x| ≥ 10× the median channel's %.3g): %s; massive outliers (|x| ≥ 100× the median |x| %.3g): %d values",
+                medianChannel, normal.isEmpty() ? "none" : String.join(", ", normal), medianAbs, massive);
+        report.paragraph(detection);
+        System.out.println(detection);
         System.out.printf("activations entering %s: %d tokens, min %s, max %s, kurtosis %.2f%n", name, tokens, f(st.min()), f(st.max()), st.kurtosis());
     }
 

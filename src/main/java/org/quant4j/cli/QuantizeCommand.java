@@ -44,7 +44,11 @@ import java.util.regex.Pattern;
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
-    @Option(names = "--method", defaultValue = "rtn", description = "rtn or gptq (default ${DEFAULT-VALUE})") String method;
+    @Option(names = "--method", defaultValue = "rtn", description = "rtn, gptq, or a weight-and-activation method: llm-int8, smoothquant, quarot, quarot-orthogonal (random orthogonal where no Hadamard exists), duquant (default ${DEFAULT-VALUE}); llama.cpp's types with --type") String method;
+    @Option(names = "--scheme", description = "for smoothquant, quarot, duquant (and rtn with it): w8a8, w8a8-static, w4a8, w4a4 (default w8a8 for smoothquant, w4a4 for quarot and duquant)") String waScheme;
+    @Option(names = "--alpha", defaultValue = "0.5", description = "SmoothQuant / DuQuant migration strength (default ${DEFAULT-VALUE})") float alpha;
+    @Option(names = "--threshold", defaultValue = "6.0", description = "LLM.int8() outlier threshold (default ${DEFAULT-VALUE})") float threshold;
+    @Option(names = "--steps", defaultValue = "256", description = "DuQuant greedy rotation steps (default ${DEFAULT-VALUE})") int steps;
     @Option(names = "--bits", defaultValue = "8", description = "weight bits, 2..8 (default ${DEFAULT-VALUE})") int bits;
     @Option(names = "--granularity", description = "tensor, channel or group (default: channel for RTN, group for GPTQ)") String granularity;
     @Option(names = "--group-size", defaultValue = "32", description = "values per group for --granularity group (default ${DEFAULT-VALUE})") int groupSize;
@@ -60,11 +64,11 @@ final class QuantizeCommand implements Callable<Integer> {
     // GPTQ (--method gptq): calibration text from --calibration-file (default: the bundled TinyStories sample)
     @Option(names = "--samples", defaultValue = "128", description = "GPTQ: calibration samples (default ${DEFAULT-VALUE})") int samples;
     @Option(names = "--seq-len", defaultValue = "512", description = "GPTQ: tokens per sample, at most the model's context (default ${DEFAULT-VALUE})") int seqLen;
-    @Option(names = "--seed", defaultValue = "1234", description = "GPTQ: seed of the random calibration windows (default ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--seed", defaultValue = "1234", description = "seed of GPTQ's random calibration windows and of QuaRot / DuQuant's random rotations (default ${DEFAULT-VALUE})") long seed;
     @Option(names = "--act-order", description = "GPTQ: quantize columns in decreasing order of diag(H)") boolean actOrder;
     @Option(names = "--static-groups", description = "GPTQ: group grids from the unquantized weights, before any update") boolean staticGroups;
     @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
-    @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update (default ${DEFAULT-VALUE})") int blockSize;
+    @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
     @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) (default ${DEFAULT-VALUE})") String layout;
 
@@ -80,8 +84,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override public Integer call() {
         if (fileType != null) return ggufQuantize();
         if (method.equalsIgnoreCase("gptq")) return gptq(granularity == null ? "group" : granularity);
+        if (!method.equalsIgnoreCase("rtn") || waScheme != null) return weightActivation();
         if (granularity == null) granularity = "channel";
-        if (!method.equalsIgnoreCase("rtn")) throw new Q4jException("unknown method '" + method + "' (available: rtn, gptq; llama.cpp's types with --type)");
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
@@ -144,6 +148,26 @@ final class QuantizeCommand implements Callable<Integer> {
             System.out.printf("%s → %s: %s%s, matrices %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, ftype,
                     im != null ? " with an importance matrix of " + im.size() + " entries" : "", counts,
                     model.byteSize() / 1048576.0, bytes[0] / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
+    /** The outlier methods (issue 6): transform the float model, quantize weights and activations, save. */
+    private int weightActivation() {
+        String m = method.toLowerCase(Locale.ROOT);
+        if (!OutlierMethods.NAMES.contains(m)) throw new Q4jException("unknown method '" + method + "' (available: " + String.join(", ", OutlierMethods.NAMES) + ")");
+        var scheme = org.quant4j.method.actquant.WeightActivationScheme.parse(waScheme != null ? waScheme
+                : m.startsWith("quarot") || m.equals("duquant") ? "w4a4" : "w8a8");
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(input, tokenizer)) {
+            int[][] calibration = Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128);
+            var outcome = OutlierMethods.apply(m, model, calibration, scheme,
+                    new OutlierMethods.Settings(alpha, threshold, blockSize, steps, seed));
+            outcome.notes().forEach(n -> System.out.println("note: " + n));
+            ModelSaver.save(outcome.model(), output, ModelSaver.Format.fromName(output), null, 0, input);
+            System.out.printf("%s → %s: %s %s, transform %.2f s, %.2f MiB → %.2f MiB, %.1f s in all%n", input, output, m,
+                    m.equals("llm-int8") ? "(W8, int8 with float outlier columns)" : scheme.label(), outcome.transformSec(),
+                    model.byteSize() / 1048576.0, outcome.model().byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;
     }

@@ -62,4 +62,28 @@ public final class Int8Kernels {
         for (; i < n; i++) s += w.get(ValueLayout.JAVA_BYTE, wOff + i) * a[aOff + i];
         return s;
     }
+
+    /**
+     * Per-token asymmetric b-bit quantization of activations, simulated exactly (DuQuant's and QuaRot's W4A4 setup):
+     * each row gets scale = (max − min) / (2^b − 1) and zeroPoint = round(−min / scale), and is replaced by the value
+     * its code stands for, scale · (clamp(round(x / scale) + zeroPoint, 0, 2^b − 1) − zeroPoint). A matmul on these
+     * values equals the integer product of the codes times the scales, up to float rounding.
+     *
+     * @param out (batch, n) the dequantized activations
+     */
+    public static void fakeQuantizeTokensAsymmetric(float[] x, int batch, int n, int bits, float[] out) {
+        int levels = (1 << bits) - 1;
+        for (int b = 0; b < batch; b++) {
+            int off = b * n;
+            float min = 0, max = 0;                 // the grid holds 0 exactly (padding and ReLU zeros stay zero)
+            for (int i = 0; i < n; i++) { min = Math.min(min, x[off + i]); max = Math.max(max, x[off + i]); }
+            float scale = (max - min) / levels;
+            if (!(scale > 0)) { System.arraycopy(x, off, out, off, n); continue; }
+            float zeroPoint = (float) Math.rint(-min / scale);
+            for (int i = 0; i < n; i++) {
+                float q = Math.max(0, Math.min(levels, (float) Math.rint(x[off + i] / scale) + zeroPoint));
+                out[off + i] = scale * (q - zeroPoint);
+            }
+        }
+    }
 }

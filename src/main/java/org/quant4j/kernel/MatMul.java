@@ -114,14 +114,15 @@ public final class MatMul {
 
     /**
      * W8A8: out = x · Wᵀ with the activations quantized to int8 once for the whole matmul (per token, or with a static
-     * scale when {@code staticScale} > 0) and int8 × int8 products accumulated in int32, for 8-bit integer weights:
+     * scale when {@code staticScale} > 0) and int8 × int8 products accumulated in int32, for 8-bit integer weights
+     * (W4A8: 4-bit weights, their codes unpacked to int8 once per row):
      * <pre>
      *   out[b, r] = s_x[b] · Σ_g s_w[r, g] · (Σ_{i∈g} q_w[r, i] · q_x[b, i] − z_w[r, g] · Σ_{i∈g} q_x[b, i])
      * </pre>
      */
     public static void matmulA8(Tensor w, float[] x, float[] out, int batch, float staticScale) {
-        if (!(w.type() instanceof IntQuantType t) || t.bits() != 8) {
-            throw new Q4jException("tensor " + w.name() + ": W8A8 needs 8-bit integer weights, not " + w.type().name());
+        if (!(w.type() instanceof IntQuantType t) || (t.bits() != 8 && t.bits() != 4)) {
+            throw new Q4jException("tensor " + w.name() + ": W8A8 / W4A8 needs 8- or 4-bit integer weights, not " + w.type().name());
         }
         int in = (int) w.cols(), outDim = (int) w.rows();
         byte[] qx = new byte[batch * in];                    // (batch, in) activation codes, quantized once
@@ -142,14 +143,25 @@ public final class MatMul {
         long rowBytes = t.rowBytes(in);
         MemorySegment seg = w.data();
         Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
+            // W4A8: each row's 4-bit codes are unpacked to int8 once, then run through the same int8 × int8 kernels
+            byte[] unpacked = t.bits() == 4 ? new byte[in + 8 * groups] : null;   // (in) codes of one row, by group
+            MemorySegment unpackedSeg = unpacked == null ? null : MemorySegment.ofArray(unpacked);
             for (int r = start; r < end; r++) {
+                if (unpacked != null) {
+                    for (int g = 0; g < groups; g++) {
+                        long go = r * rowBytes + t.groupOffset(in, g);
+                        int n = t.groupLength(in, g), c0 = t.perChannel() ? 0 : g * t.groupSize();
+                        for (int i = 0; i < n; i++) unpacked[c0 + i] = (byte) t.code(seg, go, n, i);
+                    }
+                }
                 for (int b = 0; b < batch; b++) {
                     float acc = 0;
                     for (int g = 0; g < groups; g++) {
                         long go = r * rowBytes + t.groupOffset(in, g);
                         int n = t.groupLength(in, g), c0 = b * in + (t.perChannel() ? 0 : g * t.groupSize());
-                        long codes = go + t.headerBytes();
-                        int dot = vector ? Int8Kernels.dot(seg, codes, qx, c0, n) : Int8Kernels.dotScalar(seg, codes, qx, c0, n);
+                        MemorySegment codeSeg = unpacked == null ? seg : unpackedSeg;
+                        long codes = unpacked == null ? go + t.headerBytes() : (t.perChannel() ? 0 : (long) g * t.groupSize());
+                        int dot = vector ? Int8Kernels.dot(codeSeg, codes, qx, c0, n) : Int8Kernels.dotScalar(codeSeg, codes, qx, c0, n);
                         if (!t.symmetric()) dot -= t.zeroPoint(seg, go) * groupSums[b * groups + g];
                         acc += t.scale(seg, go) * dot;
                     }

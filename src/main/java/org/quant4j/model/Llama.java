@@ -36,6 +36,20 @@ public final class Llama {
     public static final String INPUT_SCALE = ".input_scale";
     private final String activationMode;
     private final java.util.Map<String, Float> inputScales = new java.util.HashMap<>();
+    /** "llm-int8[:threshold]": LLM.int8() mixed-precision decomposition on 8-bit per-channel symmetric weights. */
+    public static final String LLM_INT8 = "llm-int8";
+    private float llmInt8Threshold;
+    /** "int{b}-token-asym": per-token asymmetric b-bit activations, simulated exactly (quantize-dequantize, then matmul). */
+    private int simulatedActivationBits;
+
+    // ---- online input transforms (QuaRot's online Hadamard, DuQuant's rotations) -------------------------------
+    /**
+     * Suffix of an F32 [cols, cols] tensor T applied to a linear layer's input before the layer (x ← T·x), stored next
+     * to the weight ("blk.0.ffn_down.input_transform"). q, k and v read one input, as do gate and up: their transforms
+     * must be equal, and run once.
+     */
+    public static final String INPUT_TRANSFORM = ".input_transform";
+    private final Tensor[][] inputTransforms; // [layer][site: 0 q/k/v input, 1 attn_output input, 2 gate/up input, 3 ffn_down input] or null
 
     /** Sees the input of every linear layer (calibration, importance matrices, outlier analysis). */
     @FunctionalInterface
@@ -62,6 +76,7 @@ public final class Llama {
         wq = new Tensor[L]; wk = new Tensor[L]; wv = new Tensor[L]; wo = new Tensor[L];
         wGate = new Tensor[L]; wUp = new Tensor[L]; wDown = new Tensor[L];
         bq = new float[L][]; bk = new float[L][]; bv = new float[L][];
+        inputTransforms = new Tensor[L][4];
         for (int l = 0; l < L; l++) {
             attnNorm[l] = MatMul.toFloats(model.tensor(Model.attnNorm(l)));
             ffnNorm[l] = MatMul.toFloats(model.tensor(Model.ffnNorm(l)));
@@ -75,11 +90,26 @@ public final class Llama {
             if (model.has(Model.blk(l, "attn_q.bias"))) bq[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_q.bias")));
             if (model.has(Model.blk(l, "attn_k.bias"))) bk[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_k.bias")));
             if (model.has(Model.blk(l, "attn_v.bias"))) bv[l] = MatMul.toFloats(model.tensor(Model.blk(l, "attn_v.bias")));
+            inputTransforms[l][0] = sharedTransform(model, c.dim(), Model.attnQ(l), Model.attnK(l), Model.attnV(l));
+            inputTransforms[l][1] = sharedTransform(model, c.qDim(), Model.attnOutput(l));
+            inputTransforms[l][2] = sharedTransform(model, c.dim(), Model.ffnGate(l), Model.ffnUp(l));
+            inputTransforms[l][3] = sharedTransform(model, c.hiddenDim(), Model.ffnDown(l));
         }
         ropeFrequencies = ropeFrequencies(c, model.has("rope_freqs.weight") ? MatMul.toFloats(model.tensor("rope_freqs.weight")) : null);
         var mode = model.metadata().get(ACTIVATIONS_KEY);
         activationMode = mode == null ? null : mode.asString();
-        if (activationMode != null && !activationMode.equals("int8-dynamic") && !activationMode.equals("int8-static")) {
+        if (activationMode != null && activationMode.startsWith(LLM_INT8)) {
+            llmInt8Threshold = 6f;
+            if (activationMode.startsWith(LLM_INT8 + ":")) {
+                try {
+                    llmInt8Threshold = Float.parseFloat(activationMode.substring(LLM_INT8.length() + 1));
+                } catch (NumberFormatException e) {
+                    throw new Q4jException(model.source() + ": bad LLM.int8() threshold in '" + activationMode + "'");
+                }
+            }
+        } else if (activationMode != null && activationMode.matches("int[2-8]-token-asym")) {
+            simulatedActivationBits = activationMode.charAt(3) - '0';
+        } else if (activationMode != null && !activationMode.equals("int8-dynamic") && !activationMode.equals("int8-static")) {
             throw new Q4jException(model.source() + ": unknown activation quantization '" + activationMode + "'");
         }
         for (Tensor t : model.tensors().values()) {
@@ -87,10 +117,48 @@ public final class Llama {
         }
     }
 
+    /** The input transform of weights that share one input (all equal, or all absent), checked to be [cols, cols]. */
+    private static Tensor sharedTransform(Model model, int cols, String... weights) {
+        Tensor first = null;
+        for (int i = 0; i < weights.length; i++) {
+            String name = weights[i].replace(".weight", INPUT_TRANSFORM);
+            Tensor t = model.has(name) ? model.tensor(name) : null;
+            if (t != null && (t.rank() != 2 || t.dim(0) != cols || t.dim(1) != cols)) {
+                throw new Q4jException(model.source() + ": tensor " + name + " has shape " + java.util.Arrays.toString(t.shape()) + ", needs [" + cols + ", " + cols + "]");
+            }
+            if (i == 0) first = t;
+            else if ((first == null) != (t == null) || (t != null && first.data().mismatch(t.data()) != -1)) {
+                throw new Q4jException(model.source() + ": " + weights[0] + " and " + weights[i] + " read one input; their input transforms must be equal");
+            }
+        }
+        return first;
+    }
+
+    /** x ← T·x for each of batch rows of x (cols values), when the site has a transform. */
+    private void transformInput(State s, int l, int site, float[] x, int batch, int cols) {
+        Tensor t = inputTransforms[l][site];
+        if (t == null) return;
+        MatMul.matmul(t, x, s.transformed, batch);
+        System.arraycopy(s.transformed, 0, x, 0, batch * cols);
+    }
+
     /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
     private void linear(Tensor w, float[] x, float[] out, int batch) {
         if (observer != null) observer.onInput(w.name(), x, batch, (int) w.cols());
-        if (activationMode == null || !(w.type() instanceof org.quant4j.format.IntQuantType q) || q.bits() != 8) {
+        if (simulatedActivationBits > 0 && w.type() instanceof org.quant4j.format.IntQuantType) {
+            int cols = (int) w.cols();
+            float[] xq = new float[batch * cols]; // (batch, cols) activations on their quantization grid
+            org.quant4j.kernel.Int8Kernels.fakeQuantizeTokensAsymmetric(x, batch, cols, simulatedActivationBits, xq);
+            MatMul.matmul(w, xq, out, batch);
+            return;
+        }
+        if (llmInt8Threshold > 0 && w.type() instanceof org.quant4j.format.IntQuantType) {
+            org.quant4j.kernel.LlmInt8Kernel.matmul(w, x, out, batch, llmInt8Threshold);
+            return;
+        }
+        // int8 activations on integer kernels: W8A8 (dynamic or static), W4A8 (dynamic)
+        if (activationMode == null || !(w.type() instanceof org.quant4j.format.IntQuantType q)
+                || (q.bits() != 8 && !(q.bits() == 4 && activationMode.equals("int8-dynamic")))) {
             MatMul.matmul(w, x, out, batch);
             return;
         }
@@ -143,6 +211,7 @@ public final class Llama {
         final float[] hb, hb2;               // (batch, hidden)
         final float[] att;                   // (batch * nHeads, context) attention weights
         final float[] lastX;                 // (dim)
+        final float[] transformed;           // (batch, max(dim, qDim, hidden)) scratch for input transforms
 
         State(int contextLength, int maxBatch) {
             LlamaConfig c = config;
@@ -164,6 +233,7 @@ public final class Llama {
             hb2 = new float[maxBatch * c.hiddenDim()];
             att = new float[maxBatch * c.nHeads() * contextLength];
             lastX = new float[c.dim()];
+            transformed = new float[maxBatch * Math.max(c.hiddenDim(), Math.max(c.dim(), c.qDim()))];
         }
 
         public void reset() { position = 0; }
@@ -254,6 +324,7 @@ public final class Llama {
 
         // attention: xb = rmsnorm(x); q, k, v = xb · Wq/Wk/Wvᵀ (+ bias)
         rmsnorm(s.xb, s.x, attnNorm[l], batch, dim, c.normEps());
+        transformInput(s, l, 0, s.xb, batch, dim);
         linear(wq[l], s.xb, s.q, batch);
         linear(wk[l], s.xb, s.k, batch);
         linear(wv[l], s.xb, s.v, batch);
@@ -268,17 +339,20 @@ public final class Llama {
             System.arraycopy(s.v, b * kvDim, s.valueCache[l], pos * kvDim, kvDim);
         }
         attention(s, l, batch, pos0);
+        transformInput(s, l, 1, s.attOut, batch, qDim);
         linear(wo[l], s.attOut, s.xb2, batch);
         addInPlace(s.x, s.xb2, batch * dim);
 
         // feed-forward: x += W_down · (silu(W_gate · xb) ⊙ (W_up · xb))
         rmsnorm(s.xb, s.x, ffnNorm[l], batch, dim, c.normEps());
+        transformInput(s, l, 2, s.xb, batch, dim);
         linear(wGate[l], s.xb, s.hb, batch);
         linear(wUp[l], s.xb, s.hb2, batch);
         for (int i = 0; i < batch * hidden; i++) {
             float g = s.hb[i];
             s.hb[i] = g / (1f + (float) Math.exp(-g)) * s.hb2[i];
         }
+        transformInput(s, l, 3, s.hb, batch, hidden);
         linear(wDown[l], s.hb, s.xb2, batch);
         addInPlace(s.x, s.xb2, batch * dim);
     }

@@ -74,6 +74,41 @@ public final class Plots {
         return img;
     }
 
+    /**
+     * Magnitude map of activations (tokens, channels), as DuQuant's figure 1: one cell per (token, channel), colour by
+     * |x| on a log scale from the median |x| (grey) to the maximum (dark red), so outlier channels show as vertical
+     * stripes (normal outliers) and lone tokens as bright dots (massive outliers).
+     */
+    public static BufferedImage magnitudeMap(String title, float[] x, int tokens, int channels) {
+        int cw = Math.max(1, Math.min(8, 900 / Math.max(1, channels))), ch = Math.max(1, Math.min(8, 500 / Math.max(1, tokens)));
+        int w = channels * cw + 20, h = tokens * ch + 60;
+        float[] abs = new float[x.length];
+        for (int i = 0; i < x.length; i++) abs[i] = Math.abs(x[i]);
+        float[] sorted = abs.clone();
+        java.util.Arrays.sort(sorted);
+        double median = Math.max(1e-12, sorted[sorted.length / 2]), max = Math.max(median * 1.0001, sorted[sorted.length - 1]);
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = img.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, w, h);
+        g.setColor(Color.BLACK);
+        g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
+        g.drawString(title, 10, 18);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        g.drawString(String.format("channels → (%d), tokens ↓ (%d); grey ≤ median |x| %.3g, dark red = max %.3g (log scale)", channels, tokens, median, max), 10, 34);
+        for (int t = 0; t < tokens; t++) {
+            for (int c = 0; c < channels; c++) {
+                double v = abs[t * channels + c];
+                double u = v <= median ? 0 : Math.log(v / median) / Math.log(max / median);
+                g.setColor(coolwarm(0.5 + 0.5 * Math.min(1, u)));
+                g.fillRect(10 + c * cw, 45 + t * ch, cw, ch);
+            }
+        }
+        g.dispose();
+        return img;
+    }
+
     /** Per-channel max |x| (e.g. over the columns of a weight, or the features of activations), as a bar-like line. */
     public static BufferedImage channelMagnitudes(String title, double[] perChannel, String xLabel) {
         XYChart chart = new XYChartBuilder().width(800).height(320).title(title).xAxisTitle(xLabel).yAxisTitle("max |x|").build();

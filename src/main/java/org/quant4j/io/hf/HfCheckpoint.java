@@ -89,7 +89,7 @@ public final class HfCheckpoint {
         for (String hfName : ckpt.names()) {
             if (HfNames.isIgnored(hfName)) continue;
             if (quant.gptq() != null && gptqPart(hfName) != null) hfName = gptqPart(hfName) + ".weight";
-            if (hfName.endsWith(".input_scale")) {
+            if (hfName.endsWith(".input_scale") || hfName.endsWith(".input_transform")) {
                 String g = HfNames.toGguf(hfName);
                 if (g == null) throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
                 inputScales.put(g, ckpt.tensor(hfName).withName(g));
@@ -395,7 +395,7 @@ public final class HfCheckpoint {
             }
         }
         for (Tensor t : model.tensors().values()) {
-            if (!t.name().endsWith(org.quant4j.model.Llama.INPUT_SCALE)) continue;
+            if (!t.name().endsWith(org.quant4j.model.Llama.INPUT_SCALE) && !t.name().endsWith(org.quant4j.model.Llama.INPUT_TRANSFORM)) continue;
             String hfName = HfNames.toHf(t.name());
             if (hfName == null) throw new Q4jException(model.source() + ": tensor " + t.name() + " has no Hugging Face name");
             byHfName.remove(hfName);

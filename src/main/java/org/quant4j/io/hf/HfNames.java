@@ -46,8 +46,8 @@ public final class HfNames {
         LAYER_HF_TO_GGUF.put("post_attention_layernorm", "ffn_norm");
     }
 
-    private static final Pattern HF_LAYER = Pattern.compile("model\\.layers\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale)");
-    private static final Pattern GGUF_LAYER = Pattern.compile("blk\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale)");
+    private static final Pattern HF_LAYER = Pattern.compile("model\\.layers\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale|input_transform)");
+    private static final Pattern GGUF_LAYER = Pattern.compile("blk\\.(0|[1-9]\\d{0,5})\\.(.+)\\.(weight|bias|input_scale|input_transform)");
 
     /** The GGUF name of a Hugging Face tensor, or null if it is not a Llama-family tensor. */
     public static String toGguf(String hf) {

@@ -1,0 +1,51 @@
+package org.quant4j.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.quant4j.io.ModelLoader;
+import org.quant4j.method.actquant.WeightActivationScheme;
+import org.quant4j.model.Llama;
+import org.quant4j.model.Model;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** quantize --method llm-int8 | smoothquant | quarot | duquant writes checkpoints that reload to the same model. */
+class OutliersCliTest {
+    static final Path MODEL = Path.of("models/stories260K/stories260K.bin");
+    static final int[] TOKENS = {1, 403, 407, 261, 378, 388, 45, 300, 12, 77, 500, 2, 9, 260};
+
+    static float[] logits(Model m) {
+        Llama l = new Llama(m);
+        return l.forward(l.newState(32, 8), TOKENS, true);
+    }
+
+    @Test
+    void everyMethodRunsFromTheCliAndReloads(@TempDir Path dir) {
+        String[][] cases = {{"llm-int8", "w8a8", "llm-int8:6.0"}, {"smoothquant", "w8a8", "int8-dynamic"},
+                {"quarot", "w4a4", "int4-token-asym"}, {"duquant", "w4a8", "int8-dynamic"}};
+        try (Model base = ModelLoader.load(MODEL)) {
+            int[][] calibration = Calibration.samples(base, Defaults.calibrationText(), 8, 128);
+            float[] fp32 = logits(base);
+            for (String[] c : cases) {
+                Path out = dir.resolve(c[0]);
+                CliTest.Outcome o = CliTest.run("quantize", MODEL.toString(), out.toString(), "--method", c[0], "--scheme", c[1]);
+                assertEquals(0, o.code(), c[0] + ": " + o.err());
+                Model expected = OutlierMethods.apply(c[0], base, calibration, WeightActivationScheme.parse(c[1]), OutlierMethods.Settings.defaults()).model();
+                try (Model saved = ModelLoader.load(out)) {
+                    assertEquals(c[2], saved.metadata().get(Llama.ACTIVATIONS_KEY).asString(), c[0]);
+                    if (c[0].equals("duquant")) assertTrue(saved.has("blk.0.ffn_down.input_transform"));
+                    float[] a = logits(expected), b = logits(saved);
+                    assertArrayEquals(a, b, 1e-5f, c[0] + ": reloaded logits");
+                    double diff = 0;
+                    for (int i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - fp32[i]));
+                    assertTrue(diff > 1e-4, c[0] + ": quantization changes the logits");
+                }
+            }
+        }
+        CliTest.Outcome bad = CliTest.run("quantize", MODEL.toString(), dir.resolve("x").toString(), "--method", "spinquant");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("duquant"), bad.err());
+    }
+}
