@@ -50,10 +50,10 @@ public final class BlockKernels {
         for (int blk = 0, nb = n / 32; blk < nb; blk++) {
             long b = off + 34L * blk;
             int xo = xOff + 32 * blk;
-            FloatVector a0 = fl(s8(w, b + 2)).mul(FloatVector.fromArray(F, x, xo));
-            FloatVector a1 = fl(s8(w, b + 10)).mul(FloatVector.fromArray(F, x, xo + 8));
-            a0 = fl(s8(w, b + 18)).fma(FloatVector.fromArray(F, x, xo + 16), a0);
-            a1 = fl(s8(w, b + 26)).fma(FloatVector.fromArray(F, x, xo + 24), a1);
+            FloatVector a0 = ((FloatVector) (((IntVector) ByteVector.fromMemorySegment(B64, w, b + 2, LE).convertShape(VectorOperators.B2I, I, 0))).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xo));
+            FloatVector a1 = ((FloatVector) (((IntVector) ByteVector.fromMemorySegment(B64, w, b + 10, LE).convertShape(VectorOperators.B2I, I, 0))).convertShape(VectorOperators.I2F, F, 0)).mul(FloatVector.fromArray(F, x, xo + 8));
+            a0 = ((FloatVector) (((IntVector) ByteVector.fromMemorySegment(B64, w, b + 18, LE).convertShape(VectorOperators.B2I, I, 0))).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + 16), a0);
+            a1 = ((FloatVector) (((IntVector) ByteVector.fromMemorySegment(B64, w, b + 26, LE).convertShape(VectorOperators.B2I, I, 0))).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + 24), a1);
             total = a0.add(a1).fma(FloatVector.broadcast(F, f16(w, b)), total);
         }
         return FloatKernels.sum(total);
@@ -67,10 +67,10 @@ public final class BlockKernels {
             int xo = xOff + 32 * blk;
             FloatVector acc = FloatVector.zero(F), sum = FloatVector.zero(F);
             for (int j = 0; j < 16; j += 8) {
-                IntVector q = u8(w, b + 2 + j);
+                IntVector q = ((IntVector) ByteVector.fromMemorySegment(B64, w, b + 2 + j, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                 FloatVector xl = FloatVector.fromArray(F, x, xo + j), xh = FloatVector.fromArray(F, x, xo + 16 + j);
-                acc = fl(q.and(15)).fma(xl, acc);
-                acc = fl(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, acc);
+                acc = ((FloatVector) (q.and(15)).convertShape(VectorOperators.I2F, F, 0)).fma(xl, acc);
+                acc = ((FloatVector) (q.lanewise(VectorOperators.LSHR, 4)).convertShape(VectorOperators.I2F, F, 0)).fma(xh, acc);
                 sum = sum.add(xl).add(xh);
             }
             float d = f16(w, b);
@@ -88,10 +88,10 @@ public final class BlockKernels {
             int xo = xOff + 32 * blk;
             FloatVector acc = FloatVector.zero(F), sum = FloatVector.zero(F);
             for (int j = 0; j < 16; j += 8) {
-                IntVector q = u8(w, b + 4 + j);
+                IntVector q = ((IntVector) ByteVector.fromMemorySegment(B64, w, b + 4 + j, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                 FloatVector xl = FloatVector.fromArray(F, x, xo + j), xh = FloatVector.fromArray(F, x, xo + 16 + j);
-                acc = fl(q.and(15)).fma(xl, acc);
-                acc = fl(q.lanewise(VectorOperators.LSHR, 4)).fma(xh, acc);
+                acc = ((FloatVector) (q.and(15)).convertShape(VectorOperators.I2F, F, 0)).fma(xl, acc);
+                acc = ((FloatVector) (q.lanewise(VectorOperators.LSHR, 4)).convertShape(VectorOperators.I2F, F, 0)).fma(xh, acc);
                 sum = sum.add(xl).add(xh);
             }
             total = acc.fma(FloatVector.broadcast(F, f16(w, b)), total);
@@ -122,12 +122,12 @@ public final class BlockKernels {
             int qh = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + head);
             FloatVector acc = FloatVector.zero(F), sum = FloatVector.zero(F);
             for (int j = 0; j < 16; j += 8) {
-                IntVector q = u8(w, b + head + 4 + j);
+                IntVector q = ((IntVector) ByteVector.fromMemorySegment(B64, w, b + head + 4 + j, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                 IntVector hl = IntVector.broadcast(I, qh >>> j).lanewise(VectorOperators.LSHR, LANE).and(1).lanewise(VectorOperators.LSHL, 4);
                 IntVector hh = IntVector.broadcast(I, qh >>> (j + 16)).lanewise(VectorOperators.LSHR, LANE).and(1).lanewise(VectorOperators.LSHL, 4);
                 FloatVector xl = FloatVector.fromArray(F, x, xo + j), xh = FloatVector.fromArray(F, x, xo + 16 + j);
-                acc = fl(q.and(15).or(hl)).fma(xl, acc);
-                acc = fl(q.lanewise(VectorOperators.LSHR, 4).or(hh)).fma(xh, acc);
+                acc = ((FloatVector) (q.and(15).or(hl)).convertShape(VectorOperators.I2F, F, 0)).fma(xl, acc);
+                acc = ((FloatVector) (q.lanewise(VectorOperators.LSHR, 4).or(hh)).convertShape(VectorOperators.I2F, F, 0)).fma(xh, acc);
                 sum = sum.add(xl).add(xh);
             }
             float d = f16(w, b);
@@ -166,10 +166,10 @@ public final class BlockKernels {
                 FloatVector accLo = FloatVector.zero(F), accHi = FloatVector.zero(F);
                 FloatVector sumLo = FloatVector.zero(F), sumHi = FloatVector.zero(F);
                 for (int l = 0; l < 32; l += 8) {
-                    IntVector v = u8(w, q + l);
+                    IntVector v = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                     FloatVector xl = FloatVector.fromArray(F, x, xo + l), xh = FloatVector.fromArray(F, x, xo + 32 + l);
-                    accLo = fl(v.and(15)).fma(xl, accLo);
-                    accHi = fl(v.lanewise(VectorOperators.LSHR, 4)).fma(xh, accHi);
+                    accLo = ((FloatVector) (v.and(15)).convertShape(VectorOperators.I2F, F, 0)).fma(xl, accLo);
+                    accHi = ((FloatVector) (v.lanewise(VectorOperators.LSHR, 4)).convertShape(VectorOperators.I2F, F, 0)).fma(xh, accHi);
                     sumLo = sumLo.add(xl);
                     sumHi = sumHi.add(xh);
                 }
@@ -196,13 +196,13 @@ public final class BlockKernels {
                 FloatVector accLo = FloatVector.zero(F), accHi = FloatVector.zero(F);
                 FloatVector sumLo = FloatVector.zero(F), sumHi = FloatVector.zero(F);
                 for (int l = 0; l < 32; l += 8) {
-                    IntVector v = u8(w, q + l);
-                    IntVector h = u8(w, b + 16 + l);
+                    IntVector v = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector h = ((IntVector) ByteVector.fromMemorySegment(B64, w, b + 16 + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                     IntVector hLo = h.lanewise(VectorOperators.LSHR, 2 * j).and(1).lanewise(VectorOperators.LSHL, 4);
                     IntVector hHi = h.lanewise(VectorOperators.LSHR, 2 * j + 1).and(1).lanewise(VectorOperators.LSHL, 4);
                     FloatVector xl = FloatVector.fromArray(F, x, xo + l), xh = FloatVector.fromArray(F, x, xo + 32 + l);
-                    accLo = fl(v.and(15).or(hLo)).fma(xl, accLo);
-                    accHi = fl(v.lanewise(VectorOperators.LSHR, 4).or(hHi)).fma(xh, accHi);
+                    accLo = ((FloatVector) (v.and(15).or(hLo)).convertShape(VectorOperators.I2F, F, 0)).fma(xl, accLo);
+                    accHi = ((FloatVector) (v.lanewise(VectorOperators.LSHR, 4).or(hHi)).convertShape(VectorOperators.I2F, F, 0)).fma(xh, accHi);
                     sumLo = sumLo.add(xl);
                     sumHi = sumHi.add(xh);
                 }
@@ -231,15 +231,15 @@ public final class BlockKernels {
                 for (int is = 0; is < 2; is++) {   // l in [16·is, 16·is + 16): scales sc[is], sc[is+2], sc[is+4], sc[is+6]
                     FloatVector a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F), a4 = FloatVector.zero(F);
                     for (int l = 16 * is; l < 16 * is + 16; l += 8) {
-                        IntVector lo = u8(w, ql + l), hi = u8(w, ql + 32 + l), h = u8(w, qh + l);
+                        IntVector lo = ((IntVector) ByteVector.fromMemorySegment(B64, w, ql + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF), hi = ((IntVector) ByteVector.fromMemorySegment(B64, w, ql + 32 + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF), h = ((IntVector) ByteVector.fromMemorySegment(B64, w, qh + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                         IntVector q1 = lo.and(15).or(h.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
                         IntVector q2 = hi.and(15).or(h.lanewise(VectorOperators.LSHR, 2).and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
                         IntVector q3 = lo.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 4).and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
                         IntVector q4 = hi.lanewise(VectorOperators.LSHR, 4).or(h.lanewise(VectorOperators.LSHR, 6).lanewise(VectorOperators.LSHL, 4)).sub(32);
-                        a1 = fl(q1).fma(FloatVector.fromArray(F, x, xo + l), a1);
-                        a2 = fl(q2).fma(FloatVector.fromArray(F, x, xo + 32 + l), a2);
-                        a3 = fl(q3).fma(FloatVector.fromArray(F, x, xo + 64 + l), a3);
-                        a4 = fl(q4).fma(FloatVector.fromArray(F, x, xo + 96 + l), a4);
+                        a1 = ((FloatVector) (q1).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + l), a1);
+                        a2 = ((FloatVector) (q2).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + 32 + l), a2);
+                        a3 = ((FloatVector) (q3).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + 64 + l), a3);
+                        a4 = ((FloatVector) (q4).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + 96 + l), a4);
                     }
                     total = a1.fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is)), total);
                     total = a2.fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2)), total);
@@ -271,9 +271,9 @@ public final class BlockKernels {
                         int xo = xb + 128 * half + 32 * j + 16 * part;
                         FloatVector acc = FloatVector.zero(F), sum = FloatVector.zero(F);
                         for (int l = 0; l < 16; l += 8) {
-                            IntVector v = u8(w, q + 16 * part + l).lanewise(VectorOperators.LSHR, shift).and(3);
+                            IntVector v = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 16 * part + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF).lanewise(VectorOperators.LSHR, shift).and(3);
                             FloatVector xv = FloatVector.fromArray(F, x, xo + l);
-                            acc = fl(v).fma(xv, acc);
+                            acc = ((FloatVector) (v).convertShape(VectorOperators.I2F, F, 0)).fma(xv, acc);
                             sum = sum.add(xv);
                         }
                         total = acc.fma(FloatVector.broadcast(F, d * (sc & 0xF)), total);
@@ -306,10 +306,10 @@ public final class BlockKernels {
                         int xo = xb + 128 * half + 32 * j + 16 * part;
                         FloatVector acc = FloatVector.zero(F);
                         for (int l = 0; l < 16; l += 8) {
-                            IntVector v = u8(w, q + 16 * part + l).lanewise(VectorOperators.LSHR, shift).and(3);
-                            IntVector hm = u8(w, b + 16 * part + l).lanewise(VectorOperators.LSHR, m).and(1); // 1: no offset
+                            IntVector v = ((IntVector) ByteVector.fromMemorySegment(B64, w, q + 16 * part + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF).lanewise(VectorOperators.LSHR, shift).and(3);
+                            IntVector hm = ((IntVector) ByteVector.fromMemorySegment(B64, w, b + 16 * part + l, LE).convertShape(VectorOperators.B2I, I, 0)).and(0xFF).lanewise(VectorOperators.LSHR, m).and(1); // 1: no offset
                             IntVector code = v.sub(IntVector.broadcast(I, 4).sub(hm.lanewise(VectorOperators.LSHL, 2)));
-                            acc = fl(code).fma(FloatVector.fromArray(F, x, xo + l), acc);
+                            acc = ((FloatVector) (code).convertShape(VectorOperators.I2F, F, 0)).fma(FloatVector.fromArray(F, x, xo + l), acc);
                         }
                         total = acc.fma(FloatVector.broadcast(F, d * (scales[is] - 32)), total);
                     }
