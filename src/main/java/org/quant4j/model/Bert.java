@@ -1,5 +1,6 @@
 package org.quant4j.model;
 
+import org.quant4j.format.IntQuantType;
 import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.kernel.FloatKernels;
 import org.quant4j.kernel.MatMul;
@@ -62,6 +63,8 @@ public final class Bert {
     public final Pooling pooling;
     public final boolean normalize;
     public final Gelu gelu;
+    /** Linear layers with 8-bit weights quantize their inputs per token ({@link Llama#ACTIVATIONS_KEY} "int8-dynamic"). */
+    public final boolean dynamicInt8Activations;
 
     // ---- weights ----------------------------------------------------------------------------------------------
     private final Tensor wordEmbedding;      // [vocab, dim]
@@ -83,6 +86,11 @@ public final class Bert {
         pooling = meta.containsKey(POOLING_KEY) ? Pooling.ofCode(meta.get(POOLING_KEY).asLong()) : Pooling.MEAN;
         normalize = !meta.containsKey(NORMALIZE_KEY) || meta.get(NORMALIZE_KEY).asLong() != 0;
         gelu = meta.containsKey(GELU_KEY) ? Gelu.valueOf(meta.get(GELU_KEY).asString().toUpperCase(java.util.Locale.ROOT)) : Gelu.ERF;
+        GgufValue activations = meta.get(Llama.ACTIVATIONS_KEY);
+        if (activations != null && !activations.asString().equals("int8-dynamic")) {
+            throw new Q4jException(model.source() + ": BERT encoders support dynamic int8 activations only, not '" + activations.asString() + "'");
+        }
+        dynamicInt8Activations = activations != null;
         checkTensors(c, model.tensors(), model.source());
         int dim = c.dim();
         wordEmbedding = model.tensor(TOKEN_EMBD);
@@ -157,9 +165,11 @@ public final class Bert {
 
     public void setObserver(Llama.LinearObserver observer) { this.observer = observer; }
 
+    /** out = x · Wᵀ + b; 8-bit integer weights take int8 activations (one scale per token) when the model asks. */
     private void linear(Tensor w, float[] bias, float[] x, float[] out, int n) {
         if (observer != null) observer.onInput(w.name(), x, n, (int) w.cols());
-        MatMul.matmul(w, x, out, n);
+        if (dynamicInt8Activations && w.type() instanceof IntQuantType q && q.bits() == 8) MatMul.matmulA8(w, x, out, n, 0);
+        else MatMul.matmul(w, x, out, n);
         int outDim = bias.length;
         for (int t = 0; t < n; t++) for (int i = 0; i < outDim; i++) out[t * outDim + i] += bias[i];
     }

@@ -72,6 +72,10 @@ public final class OnnxModelReader {
                 meta.put("general.name", GgufValue.string(stem(path)));
                 meta.putAll(Bert.metadata(options.pooling() != null ? options.pooling() : poolingBeside(path),
                         options.normalize(), gelu(proto.getGraph())));
+                // what llama.cpp's bert architecture reads beside the sizes, for GGUF export
+                meta.put("bert.attention.layer_norm_epsilon", GgufValue.f32(config.normEps()));
+                meta.put("bert.attention.causal", GgufValue.bool(false));
+                if (tensors.containsKey(Bert.TOKEN_TYPES)) meta.put("tokenizer.ggml.token_type_count", GgufValue.u32((int) tensors.get(Bert.TOKEN_TYPES).rows()));
                 Path tok = options.tokenizer() != null ? options.tokenizer() : tokenizerBeside(path);
                 if (tok != null) meta.putAll(TokenizerJson.toMetadata(tok));
                 return new Model(config, tensors, meta, path.toString(), resources);
