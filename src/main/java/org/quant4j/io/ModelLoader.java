@@ -49,7 +49,8 @@ public final class ModelLoader {
         return switch (detect(path)) {
             case GGUF -> GgufModelReader.load(path);
             case LLAMA2C -> withLlama2cTokenizer(Llama2cReader.load(path, null), path, tokenizer);
-            case SAFETENSORS -> withTokenizerJson(HfCheckpoint.load(path));
+            case SAFETENSORS -> org.quant4j.io.hf.BertCheckpoint.isBert(path) ? org.quant4j.io.hf.BertCheckpoint.load(path)
+                    : withTokenizerJson(HfCheckpoint.load(path));
             case ONNX -> org.quant4j.io.onnx.OnnxModelReader.load(path);
         };
     }

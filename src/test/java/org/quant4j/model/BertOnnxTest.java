@@ -102,4 +102,79 @@ class BertOnnxTest {
         assertEquals(1.0, norm, 1e-5);
         assertTrue(Bert.cosine(a, b) > Bert.cosine(a, c) + 0.3, Bert.cosine(a, b) + " vs " + Bert.cosine(a, c));
     }
+
+    @Test void safetensorsCheckpointWithHuggingFaceNamesLoadsTheSameModel(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        java.util.List<Tensor> hf = new java.util.ArrayList<>();
+        for (Tensor t : model.tensors().values()) hf.add(t.withName("bert." + org.quant4j.io.hf.BertNames.toHf(t.name())));
+        hf.add(Tensor.ofFloats("pooler.dense.bias", new float[384], 384)); // not part of the encoder: ignored
+        org.quant4j.io.safetensors.SafetensorsWriter.writeTensors(dir.resolve("model.safetensors"), java.util.Map.of(), hf);
+        java.nio.file.Files.writeString(dir.resolve("config.json"), """
+                {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 384, "num_attention_heads": 12,
+                 "intermediate_size": 1536, "num_hidden_layers": 6, "vocab_size": 30522, "max_position_embeddings": 512,
+                 "layer_norm_eps": 1e-12, "hidden_act": "gelu", "type_vocab_size": 2}""");
+        java.nio.file.Files.copy(Path.of("target/test-models/all-minilm-l6-v2-tokenizer.json"), dir.resolve("tokenizer.json"));
+        java.nio.file.Files.createDirectories(dir.resolve("1_Pooling"));
+        java.nio.file.Files.writeString(dir.resolve("1_Pooling/config.json"), "{\"pooling_mode_cls_token\": true, \"pooling_mode_mean_tokens\": false}");
+        try (Model st = org.quant4j.io.ModelLoader.load(dir)) {
+            Bert b = new Bert(st);
+            assertEquals(Bert.Pooling.CLS, b.pooling);
+            assertEquals(model.config(), st.config());
+            int[] ids = tokenizer.encode(Encoders.SENTENCES[3], true, false);
+            assertArrayEquals(ids, Tokenizers.fromMetadata(st.metadata(), st.source()).encode(Encoders.SENTENCES[3], true, false));
+            float[] h = bert.hiddenStates(ids, null);
+            assertArrayEquals(h, b.hiddenStates(ids, null));
+            assertArrayEquals(Bert.pool(h, ids.length, 384, Bert.Pooling.CLS, true), b.embed(ids));
+        }
+    }
+
+    /** The same graph with every large initializer moved to a side file, as onnx's convert_model_to_external_data writes it. */
+    @Test void initializersInExternalDataLoadTheSameWeights(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        var proto = org.quant4j.io.onnx.proto.Onnx.ModelProto.parseFrom(java.nio.file.Files.readAllBytes(Path.of(model.source())));
+        var graph = proto.getGraph().toBuilder();
+        try (var data = new java.io.ByteArrayOutputStream()) {
+            long offset = 0;
+            for (int i = 0; i < graph.getInitializerCount(); i++) {
+                var t = graph.getInitializer(i);
+                if (t.getRawData().size() < 1024) continue;
+                while (offset % 4096 != 0) { data.write(0); offset++; } // onnx aligns large tensors
+                byte[] raw = t.getRawData().toByteArray();
+                data.write(raw);
+                graph.setInitializer(i, t.toBuilder().clearRawData()
+                        .setDataLocation(org.quant4j.io.onnx.proto.Onnx.TensorProto.DataLocation.EXTERNAL)
+                        .addExternalData(kv("location", "weights.data")).addExternalData(kv("offset", Long.toString(offset)))
+                        .addExternalData(kv("length", Integer.toString(raw.length))));
+                offset += raw.length;
+            }
+            java.nio.file.Files.write(dir.resolve("weights.data"), data.toByteArray());
+        }
+        Path onnx = dir.resolve("minilm-external.onnx");
+        java.nio.file.Files.write(onnx, proto.toBuilder().setGraph(graph).build().toByteArray());
+        assertTrue(java.nio.file.Files.size(onnx) < 1_000_000, "the graph file holds no weights");
+        try (Model ext = org.quant4j.io.onnx.OnnxModelReader.load(onnx,
+                new org.quant4j.io.onnx.OnnxModelReader.Options(null, true, Path.of("target/test-models/all-minilm-l6-v2-tokenizer.json")))) {
+            for (Tensor t : model.tensors().values()) {
+                assertArrayEquals(MatMul.toFloats(t), MatMul.toFloats(ext.tensor(t.name())), t.name());
+            }
+        }
+        // a location outside the model's folder is refused
+        var evil = proto.getGraph().toBuilder();
+        var first = evil.getInitializer(1);
+        evil.setInitializer(1, first.toBuilder().clearRawData().setDataLocation(org.quant4j.io.onnx.proto.Onnx.TensorProto.DataLocation.EXTERNAL)
+                .addExternalData(kv("location", "../../etc/passwd")));
+        Path bad = dir.resolve("evil.onnx");
+        java.nio.file.Files.write(bad, proto.toBuilder().setGraph(evil).build().toByteArray());
+        var e = assertThrows(org.quant4j.util.Q4jException.class, () -> org.quant4j.io.onnx.OnnxModelReader.load(bad));
+        assertTrue(e.getMessage().contains("outside the model's folder"), e.getMessage());
+    }
+
+    private static org.quant4j.io.onnx.proto.Onnx.StringStringEntryProto kv(String k, String v) {
+        return org.quant4j.io.onnx.proto.Onnx.StringStringEntryProto.newBuilder().setKey(k).setValue(v).build();
+    }
+
+    @Test void notAnOnnxFileGivesOneLineError(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path junk = dir.resolve("junk.onnx");
+        java.nio.file.Files.write(junk, new byte[]{(byte) 0xff, (byte) 0xff, (byte) 0xff, 0x12, 0x00});
+        var e = assertThrows(org.quant4j.util.Q4jException.class, () -> org.quant4j.io.onnx.OnnxModelReader.load(junk));
+        assertTrue(e.getMessage().startsWith(junk.toString()), e.getMessage());
+    }
 }

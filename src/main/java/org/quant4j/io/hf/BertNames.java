@@ -12,6 +12,34 @@ import java.util.regex.Pattern;
 public final class BertNames {
     private BertNames() {}
 
+    private static final Pattern BLOCK = Pattern.compile("^blk\\.(\\d+)\\.(\\w+)\\.(weight|bias)$");
+
+    /** The Hugging Face name of a llama.cpp bert tensor (the inverse of {@link #toGguf}), or null. */
+    public static String toHf(String gguf) {
+        switch (gguf) {
+            case "token_embd.weight": return "embeddings.word_embeddings.weight";
+            case "position_embd.weight": return "embeddings.position_embeddings.weight";
+            case "token_types.weight": return "embeddings.token_type_embeddings.weight";
+            case "token_embd_norm.weight": return "embeddings.LayerNorm.weight";
+            case "token_embd_norm.bias": return "embeddings.LayerNorm.bias";
+            default: break;
+        }
+        Matcher m = BLOCK.matcher(gguf);
+        if (!m.matches()) return null;
+        String what = switch (m.group(2)) {
+            case "attn_q" -> "attention.self.query";
+            case "attn_k" -> "attention.self.key";
+            case "attn_v" -> "attention.self.value";
+            case "attn_output" -> "attention.output.dense";
+            case "attn_output_norm" -> "attention.output.LayerNorm";
+            case "ffn_up" -> "intermediate.dense";
+            case "ffn_down" -> "output.dense";
+            case "layer_output_norm" -> "output.LayerNorm";
+            default -> null;
+        };
+        return what == null ? null : "encoder.layer." + m.group(1) + "." + what + "." + m.group(3);
+    }
+
     private static final Pattern LAYER = Pattern.compile("^encoder\\.layer\\.(\\d+)\\.(.+)\\.(weight|bias)$");
 
     /** The llama.cpp name of a Hugging Face BERT tensor, or null for tensors an encoder does not use (pooler, heads). */

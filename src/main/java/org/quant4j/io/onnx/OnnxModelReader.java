@@ -386,7 +386,7 @@ public final class OnnxModelReader {
     // ---- files beside the model --------------------------------------------------------------------------------
 
     /** tokenizer.json beside the model (or in its parent, Optimum's onnx/ layout); langchain4j names it {@code <stem>-tokenizer.json}. */
-    static Path tokenizerBeside(Path model) {
+    public static Path tokenizerBeside(Path model) {
         Path dir = model.toAbsolutePath().getParent();
         for (Path d : new Path[]{dir, dir.getParent()}) {
             if (d == null) continue;
@@ -398,7 +398,7 @@ public final class OnnxModelReader {
     }
 
     /** The pooling a sentence-transformers folder's 1_Pooling/config.json names; MEAN without one. */
-    static Bert.Pooling poolingBeside(Path model) {
+    public static Bert.Pooling poolingBeside(Path model) {
         Path dir = model.toAbsolutePath().getParent();
         for (Path d : new Path[]{dir, dir.getParent()}) {
             if (d == null) continue;
