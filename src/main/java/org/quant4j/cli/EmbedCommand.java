@@ -92,4 +92,34 @@ final class EmbedCommand implements Callable<Integer> {
         }
         return 0;
     }
+
+    /** quant4j eval --embeddings BASE MODEL: how close MODEL's sentence embeddings stay to BASE's. */
+    static int evalEmbeddings(Path modelPath, Path basePath, Path text, int maxSentences, int queries, boolean json) throws IOException {
+        List<String> sentences = org.quant4j.eval.EmbeddingAgreement.sentences(text, maxSentences);
+        try (Model base = ModelLoader.load(basePath); Model model = ModelLoader.load(modelPath)) {
+            Tokenizer tok = Tokenizers.fromMetadata(base.metadata(), base.source());
+            Bert b = new Bert(base), m = new Bert(model);
+            float[][] eb = new float[sentences.size()][], em = new float[sentences.size()][];
+            long t0 = System.nanoTime();
+            for (int i = 0; i < eb.length; i++) eb[i] = b.embed(tok, sentences.get(i));
+            long t1 = System.nanoTime();
+            for (int i = 0; i < em.length; i++) em[i] = m.embed(tok, sentences.get(i));
+            long t2 = System.nanoTime();
+            var r = org.quant4j.eval.EmbeddingAgreement.compare(eb, em, queries);
+            double baseRate = eb.length / ((t1 - t0) / 1e9), modelRate = em.length / ((t2 - t1) / 1e9);
+            if (json) {
+                ObjectNode o = new ObjectMapper().createObjectNode();
+                o.put("model", model.source()).put("base", base.source()).put("sentences", r.sentences()).put("queries", r.queries())
+                        .put("mean_cosine", r.meanCosine()).put("min_cosine", r.minCosine()).put("top10_agreement", r.top10())
+                        .put("model_sentences_per_second", modelRate).put("base_sentences_per_second", baseRate);
+                System.out.println(o.toPrettyString());
+            } else {
+                System.out.printf(Locale.ROOT, "sentences            %d (%s), %d queries%n", r.sentences(), text, r.queries());
+                System.out.printf(Locale.ROOT, "cosine to base       mean %.6f, min %.6f%n", r.meanCosine(), r.minCosine());
+                System.out.printf(Locale.ROOT, "top-10 agreement     %.2f %%%n", 100 * r.top10());
+                System.out.printf(Locale.ROOT, "sentences/s          model %.1f, base %.1f%n", modelRate, baseRate);
+            }
+        }
+        return 0;
+    }
 }

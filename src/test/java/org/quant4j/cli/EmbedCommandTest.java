@@ -45,4 +45,23 @@ class EmbedCommandTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("unknown pooling 'max'"), bad.err());
     }
+
+    @Test void evalEmbeddingsComparesAQuantizedEncoderWithItsBase(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path onnx = Encoders.onnx(Encoders.MINILM);
+        Path q4 = dir.resolve("minilm-w4.gguf");
+        CliTest.Outcome q = CliTest.run("quantize", onnx.toString(), q4.toString(), "--bits", "4", "--granularity", "group",
+                "--group-size", "32", "--symmetric", "--exclude", "^(token_embd|position_embd|token_types)\\.weight$");
+        assertEquals(0, q.code(), q.err());
+        CliTest.Outcome same = CliTest.run("eval", onnx.toString(), "--embeddings", onnx.toString(), "--sentences", "30", "--queries", "10", "--json");
+        assertEquals(0, same.code(), same.err());
+        JsonNode s = new ObjectMapper().readTree(same.out());
+        assertEquals(1.0, s.get("min_cosine").asDouble(), 1e-6);
+        assertEquals(1.0, s.get("top10_agreement").asDouble());
+        CliTest.Outcome w4 = CliTest.run("eval", q4.toString(), "--embeddings", onnx.toString(), "--sentences", "30", "--queries", "10", "--json");
+        assertEquals(0, w4.code(), w4.err());
+        JsonNode r = new ObjectMapper().readTree(w4.out());
+        assertEquals(30, r.get("sentences").asInt());
+        assertTrue(r.get("min_cosine").asDouble() < 0.999 && r.get("min_cosine").asDouble() > 0.8, r.toString());
+        assertTrue(r.get("mean_cosine").asDouble() >= r.get("min_cosine").asDouble());
+    }
 }

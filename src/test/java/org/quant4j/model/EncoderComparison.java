@@ -124,43 +124,9 @@ public final class EncoderComparison {
 
     private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f", bytes / 1048576.0); }
 
-    /** Mean over queries of |top-10 by e ∩ top-10 by reference| / 10, each query ranked against the other sentences. */
     static double top10Agreement(float[][] reference, float[][] e, int queries) {
-        double sum = 0;
-        int q = Math.min(queries, e.length);
-        for (int i = 0; i < q; i++) {
-            Set<Integer> a = new HashSet<>(topK(reference, i, 10));
-            int hit = 0;
-            for (int j : topK(e, i, 10)) if (a.contains(j)) hit++;
-            sum += hit / 10.0;
-        }
-        return sum / q;
+        return org.quant4j.eval.EmbeddingAgreement.compare(reference, e, queries).top10();
     }
 
-    private static List<Integer> topK(float[][] e, int query, int k) {
-        Integer[] idx = new Integer[e.length - 1];
-        double[] score = new double[e.length];
-        for (int j = 0, n = 0; j < e.length; j++) {
-            if (j == query) continue;
-            idx[n++] = j;
-            score[j] = Bert.cosine(e[query], e[j]);
-        }
-        Arrays.sort(idx, (x, y) -> Double.compare(score[y], score[x]));
-        return Arrays.asList(idx).subList(0, Math.min(k, idx.length));
-    }
-
-    /** Sentences of 6 to 64 words from a text file (WikiText headings skipped), in file order, distinct. */
-    static List<String> sentences(Path text, int max) throws java.io.IOException {
-        LinkedHashSet<String> out = new LinkedHashSet<>();
-        for (String line : Files.readAllLines(text, StandardCharsets.UTF_8)) {
-            String l = line.strip();
-            if (l.isEmpty() || l.startsWith("=")) continue;
-            for (String s : l.split("(?<=[.!?])\\s+(?=[A-Z\"'])")) {
-                int words = s.split("\\s+").length;
-                if (words >= 6 && words <= 64) out.add(s);
-                if (out.size() >= max) return new ArrayList<>(out);
-            }
-        }
-        return new ArrayList<>(out);
-    }
+    static List<String> sentences(Path text, int max) { return org.quant4j.eval.EmbeddingAgreement.sentences(text, max); }
 }

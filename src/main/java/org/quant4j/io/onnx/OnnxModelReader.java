@@ -64,6 +64,12 @@ public final class OnnxModelReader {
             resources.add(arena);
             try {
                 ModelProto proto = parse(path, file);
+                for (NodeProto n : proto.getGraph().getNodeList()) {
+                    if (Set.of("MatMulInteger", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearMatMul").contains(n.getOpType())) {
+                        throw new Q4jException(path + ": a quantized ONNX graph (" + n.getOpType() + " node " + n.getName()
+                                + "); quant4j imports float graphs and quantizes them itself");
+                    }
+                }
                 Map<String, Tensor> tensors = new Mapper(path, proto.getGraph(), arena).tensors();
                 LlamaConfig config = config(path, proto.getGraph(), tensors);
                 Bert.checkTensors(config, tensors, path.toString());
