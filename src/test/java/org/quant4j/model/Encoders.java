@@ -22,6 +22,8 @@ public final class Encoders {
 
     public static final String MINILM = "all-minilm-l6-v2";
     public static final String MINILM_Q = "all-minilm-l6-v2-q";
+    /** BAAI/bge-small-en-v1.5 (MIT), langchain4j's bge-small-en-v15 jar: CLS pooling, 12 layers. */
+    public static final String BGE_SMALL = "bge-small-en-v1.5";
 
     /** Sentences with what a tokenizer has to get right: case, accents, punctuation, digits, CJK, emoji, length. */
     public static final String[] SENTENCES = {
@@ -96,9 +98,11 @@ public final class Encoders {
         }
 
         /** The sentence embedding as langchain4j computes it: mean over tokens, L2-normalised. */
-        public float[] embed(int[] ids) {
+        public float[] embed(int[] ids) { return embed(ids, Bert.Pooling.MEAN); }
+
+        public float[] embed(int[] ids, Bert.Pooling pooling) {
             float[] h = hiddenStates(ids);
-            return Bert.pool(h, ids.length, h.length / ids.length, Bert.Pooling.MEAN, true);
+            return Bert.pool(h, ids.length, h.length / ids.length, pooling, true);
         }
 
         @Override public void close() {
