@@ -30,7 +30,8 @@ import java.util.regex.Pattern;
  *   java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes:$(cat target/test.cp) \
  *        org.quant4j.model.EncoderComparison ../shared/text/wikitext-2-raw/wiki.test.raw 1000 100 1
  * </pre>
- * Arguments: text file, corpus sentences, queries (the first sentences of the corpus), threads.
+ * Arguments: text file, corpus sentences, queries (the first sentences of the corpus), threads, model
+ * ({@code all-minilm-l6-v2} or {@code bge-small-en-v1.5}), and a regex selecting the variants to run (default all).
  */
 public final class EncoderComparison {
 
@@ -44,10 +45,13 @@ public final class EncoderComparison {
         int queries = args.length > 2 ? Integer.parseInt(args[2]) : 100;
         int threads = args.length > 3 ? Integer.parseInt(args[3]) : 1;
         Parallel.setThreads(threads);
+        String name = args.length > 4 ? args[4] : Encoders.MINILM;
+        Pattern only = Pattern.compile(args.length > 5 ? args[5] : ".*");
+        Bert.Pooling pooling = name.startsWith("bge") ? Bert.Pooling.CLS : Bert.Pooling.MEAN;
 
         List<String> sentences = sentences(text, corpusSize);
-        Path fp32Onnx = Encoders.onnx(Encoders.MINILM), int8Onnx = Encoders.onnx(Encoders.MINILM_Q);
-        Model f32 = OnnxModelReader.load(fp32Onnx);
+        Path fp32Onnx = Encoders.onnx(name), int8Onnx = Encoders.onnx(name.equals(Encoders.MINILM) ? Encoders.MINILM_Q : name + "-q");
+        Model f32 = OnnxModelReader.load(fp32Onnx, new OnnxModelReader.Options(pooling, true, null));
         Tokenizer tok = Tokenizers.fromMetadata(f32.metadata(), f32.source());
         List<int[]> ids = new ArrayList<>();
         long tokens = 0;
@@ -59,8 +63,8 @@ public final class EncoderComparison {
         Path tmp = Files.createTempDirectory("q4j-encoders");
         List<Variant> variants = new ArrayList<>();
         try (Encoders.Ort ortF32 = new Encoders.Ort(fp32Onnx, threads); Encoders.Ort ortInt8 = new Encoders.Ort(int8Onnx, threads)) {
-            variants.add(new Variant("ONNX Runtime FP32 (reference)", mib(Files.size(fp32Onnx)) + " .onnx", ortF32::embed));
-            variants.add(new Variant("ONNX Runtime int8 twin (langchain4j -q)", mib(Files.size(int8Onnx)) + " .onnx", ortInt8::embed));
+            variants.add(new Variant("ONNX Runtime FP32 (reference)", mib(Files.size(fp32Onnx)) + " .onnx", ids1 -> ortF32.embed(ids1, pooling)));
+            variants.add(new Variant("ONNX Runtime int8 twin (langchain4j -q)", mib(Files.size(int8Onnx)) + " .onnx", ids1 -> ortInt8.embed(ids1, pooling)));
             variants.add(quant4j("quant4j FP32", f32, null, tmp));
             Model w8c = Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null));
             variants.add(quant4j("quant4j RTN W8 per-channel", w8c, null, tmp));
@@ -84,6 +88,7 @@ public final class EncoderComparison {
             float[][] reference = null;
             List<Row> rows = new ArrayList<>();
             for (Variant v : variants) {
+                if (!v.name().contains("reference") && !only.matcher(v.name()).find()) continue;
                 for (int i = 0; i < Math.min(20, ids.size()); i++) v.embed().apply(ids.get(i)); // warm-up
                 float[][] e = new float[ids.size()][];
                 long t0 = System.nanoTime();
