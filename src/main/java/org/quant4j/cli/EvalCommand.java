@@ -36,8 +36,15 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "tokenizer.bin for llama2.c checkpoints") Path tokenizerPath;
     @Option(names = "--json", description = "machine-readable output") boolean json;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
+    @Option(names = "--embeddings", paramLabel = "BASE", description = "encoders: compare MODEL's sentence embeddings with BASE's on the sentences of -f (cosine, top-10 retrieval agreement, speed)") Path embeddingsBase;
+    @Option(names = "--sentences", defaultValue = "1000", description = "with --embeddings: corpus sentences (default ${DEFAULT-VALUE})") int sentences;
+    @Option(names = "--queries", defaultValue = "100", description = "with --embeddings: query sentences (default ${DEFAULT-VALUE})") int queries;
 
     @Override public Integer call() throws IOException {
+        if (embeddingsBase != null) {
+            if (modelPath == null) throw new Q4jException("--embeddings needs MODEL (the encoder to compare) and BASE");
+            return EmbedCommand.evalEmbeddings(modelPath, embeddingsBase, textFile != null ? textFile : Defaults.evalText(), sentences, queries, json);
+        }
         try (Model model = ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath)) {
             Tokenizer tok = Tokenizers.fromMetadata(model.metadata(), model.source());
             Llama llama = new Llama(model);

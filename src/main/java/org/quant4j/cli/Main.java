@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
  * unless {@code QUANT4J_DEBUG} is set. */
 @Command(name = "quant4j", mixinStandardHelpOptions = true, version = "quant4j 0.1.0",
         description = "Quantize large language models, run them on the JVM, and measure what quantization costs.",
-        subcommands = {DemoCommand.class, OutliersCommand.class, GenerateCommand.class, EvalCommand.class, QuantizeCommand.class, ImatrixCommand.class, InfoCommand.class, ConvertCommand.class, FormatsCommand.class, MemoryCommand.class, InspectCommand.class, BenchCommand.class, RandomInitCommand.class, TrainCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, OutliersCommand.class, GenerateCommand.class, EmbedCommand.class, EvalCommand.class, QuantizeCommand.class, ImatrixCommand.class, InfoCommand.class, ConvertCommand.class, FormatsCommand.class, MemoryCommand.class, InspectCommand.class, BenchCommand.class, RandomInitCommand.class, TrainCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {

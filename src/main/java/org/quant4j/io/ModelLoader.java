@@ -22,7 +22,7 @@ import java.util.Map;
 public final class ModelLoader {
     private ModelLoader() {}
 
-    public enum Format { GGUF, LLAMA2C, SAFETENSORS }
+    public enum Format { GGUF, LLAMA2C, SAFETENSORS, ONNX }
 
     public static Format detect(Path p) {
         if (!Files.exists(p)) throw new Q4jException(p + ": no such file or directory");
@@ -35,9 +35,10 @@ public final class ModelLoader {
             throw new Q4jException(p + ": cannot read: " + e.getMessage());
         }
         String name = p.getFileName().toString();
+        if (name.endsWith(".onnx")) return Format.ONNX;
         if (name.endsWith(".safetensors") || name.endsWith(".json")) return Format.SAFETENSORS;
         if (Llama2cReader.looksLikeLlama2c(p)) return Format.LLAMA2C;
-        throw new Q4jException(p + ": unrecognised model format (expected GGUF, llama2.c .bin, or safetensors)");
+        throw new Q4jException(p + ": unrecognised model format (expected GGUF, llama2.c .bin, safetensors or ONNX)");
     }
 
     /**
@@ -48,7 +49,9 @@ public final class ModelLoader {
         return switch (detect(path)) {
             case GGUF -> GgufModelReader.load(path);
             case LLAMA2C -> withLlama2cTokenizer(Llama2cReader.load(path, null), path, tokenizer);
-            case SAFETENSORS -> withTokenizerJson(HfCheckpoint.load(path));
+            case SAFETENSORS -> org.quant4j.io.hf.BertCheckpoint.isBert(path) ? org.quant4j.io.hf.BertCheckpoint.load(path)
+                    : withTokenizerJson(HfCheckpoint.load(path));
+            case ONNX -> org.quant4j.io.onnx.OnnxModelReader.load(path);
         };
     }
 

@@ -96,7 +96,9 @@ public final class MatMul {
                 int r = start;
                 for (; r + 4 <= end; r += 4) {
                     for (int k = 0; k < 4; k++) dequantizeRow(w, r + k, rows4, k * in);
-                    for (int b = 0; b < batch; b++) FloatKernels.dot4(rows4, in, x, b * in, out, b * outDim + r, 1);
+                    int b = 0;
+                    for (; b + 2 <= batch; b += 2) FloatKernels.dot4x2(rows4, in, x, b * in, out, b * outDim + r, 1, outDim);
+                    for (; b < batch; b++) FloatKernels.dot4(rows4, in, x, b * in, out, b * outDim + r, 1);
                 }
                 for (; r < end; r++) {
                     for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, r * rowBytes, x, b * in, in);

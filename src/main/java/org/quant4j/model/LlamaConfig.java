@@ -96,7 +96,8 @@ public record LlamaConfig(String architecture, int dim, int hiddenDim, int nLaye
         int nKv = m.containsKey(arch + ".attention.head_count_kv") ? (int) num(m, arch + ".attention.head_count_kv", source) : nHeads;
         int headDim = m.containsKey(arch + ".attention.key_length") ? (int) num(m, arch + ".attention.key_length", source) : (nHeads > 0 ? dim / nHeads : 0);
         int vocab = m.containsKey(arch + ".vocab_size") ? (int) num(m, arch + ".vocab_size", source) : vocabFromTensors;
-        float eps = m.containsKey(arch + ".attention.layer_norm_rms_epsilon") ? (float) m.get(arch + ".attention.layer_norm_rms_epsilon").asDouble() : 1e-5f;
+        float eps = m.containsKey(arch + ".attention.layer_norm_rms_epsilon") ? (float) m.get(arch + ".attention.layer_norm_rms_epsilon").asDouble()
+                : m.containsKey(arch + ".attention.layer_norm_epsilon") ? (float) m.get(arch + ".attention.layer_norm_epsilon").asDouble() : 1e-5f; // LayerNorm models (bert)
         float theta = m.containsKey(arch + ".rope.freq_base") ? (float) m.get(arch + ".rope.freq_base").asDouble() : 10000f;
         RopeScaling scaling = null;
         GgufValue st = m.get(arch + ".rope.scaling.type");

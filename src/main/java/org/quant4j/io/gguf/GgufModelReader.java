@@ -27,7 +27,7 @@ public final class GgufModelReader {
             Map<String, GgufValue> meta = new LinkedHashMap<>();
             for (Map.Entry<String, GgufValue> e : g.metadata().entrySet()) {
                 String k = e.getKey();
-                if (k.equals("general.architecture") || k.startsWith(arch + ".") || k.equals("general.alignment")) continue;
+                if (k.equals("general.architecture") || (k.startsWith(arch + ".") && !k.equals(arch + ".pooling_type")) || k.equals("general.alignment")) continue;
                 meta.put(k, e.getValue());
             }
             return new Model(config, tensors, meta, path.toString(), List.of(g));

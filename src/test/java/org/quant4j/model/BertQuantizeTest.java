@@ -1,0 +1,93 @@
+package org.quant4j.model;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.quant4j.format.GgmlType;
+import org.quant4j.format.IntQuantType;
+import org.quant4j.io.ModelLoader;
+import org.quant4j.io.gguf.GgufModelWriter;
+import org.quant4j.io.onnx.OnnxModelReader;
+import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.rtn.Rtn;
+import org.quant4j.quant.Calibrator;
+import org.quant4j.quant.Granularity;
+import org.quant4j.quant.QuantScheme;
+import org.quant4j.tokenizer.Tokenizer;
+import org.quant4j.tokenizer.Tokenizers;
+
+import java.nio.file.Path;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** all-MiniLM-L6-v2 through quant4j's RTN: how close the embeddings stay, and the GGUF export of it. */
+class BertQuantizeTest {
+    static final Pattern LINEAR = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+    static Model f32;
+    static Bert reference;
+    static Tokenizer tokenizer;
+
+    @BeforeAll static void load() {
+        f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
+        reference = new Bert(f32);
+        tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
+    }
+
+    @AfterAll static void close() { if (f32 != null) f32.close(); }
+
+    static Model rtn(Model m, QuantScheme s, Pattern include) {
+        return Rtn.apply(m, new Rtn.Options(s, Calibrator.MIN_MAX, include, Pattern.compile("^$")));
+    }
+
+    /** The smallest cosine similarity to the FP32 embedding over the test sentences. */
+    static double minCosine(Model m) {
+        Bert b = new Bert(m);
+        double min = 1;
+        for (String s : Encoders.SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
+        return min;
+    }
+
+    @Test void rtnQuantizesOnlyTheLinearLayers() {
+        Model w8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR);
+        assertEquals(36, w8.tensors().values().stream().filter(t -> t.type() instanceof IntQuantType).count());
+        assertEquals(GgmlType.F32, w8.tensor(Bert.TOKEN_EMBD).type());
+        assertEquals(GgmlType.F32, w8.tensor("blk.0.attn_q.bias").type());
+    }
+
+    @Test void eightBitsStayCloseFourBitsDegrade() {
+        double w8 = minCosine(rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR));
+        double w8a8 = minCosine(ActivationQuant.dynamicInt8(rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR)));
+        double w4 = minCosine(rtn(f32, QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), LINEAR));
+        System.out.printf("min cosine to FP32: W8 per-channel %.6f, W8A8 dynamic %.6f, W4 g32 asym %.6f%n", w8, w8a8, w4);
+        assertTrue(w8 > 0.999, "W8 per-channel " + w8);
+        assertTrue(w8a8 > 0.99 && w8a8 < w8, "W8A8 " + w8a8 + " vs W8 " + w8);
+        assertTrue(w4 > 0.9 && w4 < w8, "W4 g32 " + w4 + " vs W8 " + w8);
+    }
+
+    @Test void quantizedEmbeddingTablesRunThroughTheSameLookups() {
+        Model m = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), Pattern.compile("^(token_embd|position_embd)\\.weight$"));
+        assertInstanceOf(IntQuantType.class, m.tensor(Bert.TOKEN_EMBD).type());
+        assertTrue(minCosine(m) > 0.999);
+    }
+
+    @Test void ggufExportReloadsToTheSameEmbeddings(@TempDir Path dir) {
+        Model q8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL).withGroupSize(32), LINEAR);
+        Path out = dir.resolve("minilm-q8_0.gguf");
+        GgufModelWriter.write(q8, out, null);
+        try (Model back = ModelLoader.load(out)) {
+            assertEquals(GgmlType.Q8_0, back.tensor("blk.3.ffn_up.weight").type());
+            assertEquals(f32.config().normEps(), back.config().normEps());
+            assertEquals(12, back.config().nHeads());
+            Bert a = new Bert(q8), b = new Bert(back);
+            assertEquals(Bert.Pooling.MEAN, b.pooling);
+            Tokenizer tok = Tokenizers.fromMetadata(back.metadata(), back.source());
+            for (String s : Encoders.SENTENCES) {
+                int[] ids = tok.encode(s, true, false);
+                assertArrayEquals(tokenizer.encode(s, true, false), ids, s);
+                assertArrayEquals(a.embed(ids), b.embed(ids), s); // Q8_0 is the same bytes as INT8 g32 symmetric
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+package org.quant4j.model;
+
+import org.quant4j.io.gguf.GgufModelWriter;
+import org.quant4j.io.onnx.OnnxModelReader;
+import org.quant4j.kernel.Parallel;
+import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.rtn.Rtn;
+import org.quant4j.quant.Calibrator;
+import org.quant4j.quant.Granularity;
+import org.quant4j.quant.QuantScheme;
+import org.quant4j.tokenizer.Tokenizer;
+import org.quant4j.tokenizer.Tokenizers;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.*;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * The benchmark of issue 8, item 4: all-MiniLM-L6-v2 quantized by quant4j against the int8 twin langchain4j ships
+ * (ONNX Runtime's dynamic quantization, run by ONNX Runtime), on sentences of a text file. For every variant: mean and
+ * minimum cosine similarity to the FP32 model's embeddings (ONNX Runtime FP32 is the reference), top-10 retrieval
+ * agreement (each query's 10 nearest corpus sentences, against FP32's 10), size, and sentences per second.
+ *
+ * <p>A main class, not a test (it times things): needs the test classpath for ONNX Runtime and the model jars.
+ * <pre>
+ *   mvn -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/test.cp -Dmdep.includeScope=test
+ *   java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes:$(cat target/test.cp) \
+ *        org.quant4j.model.EncoderComparison ../shared/text/wikitext-2-raw/wiki.test.raw 1000 100 1
+ * </pre>
+ * Arguments: text file, corpus sentences, queries (the first sentences of the corpus), threads, model
+ * ({@code all-minilm-l6-v2} or {@code bge-small-en-v1.5}), and a regex selecting the variants to run (default all).
+ */
+public final class EncoderComparison {
+
+    record Variant(String name, String size, Function<int[], float[]> embed) {}
+
+    record Row(String name, String size, double meanCos, double minCos, double top10, double sentencesPerSecond) {}
+
+    public static void main(String[] args) throws Exception {
+        Path text = Path.of(args.length > 0 ? args[0] : "data/text/tinystories_valid_excerpt.txt");
+        int corpusSize = args.length > 1 ? Integer.parseInt(args[1]) : 1000;
+        int queries = args.length > 2 ? Integer.parseInt(args[2]) : 100;
+        int threads = args.length > 3 ? Integer.parseInt(args[3]) : 1;
+        Parallel.setThreads(threads);
+        String name = args.length > 4 ? args[4] : Encoders.MINILM;
+        Pattern only = Pattern.compile(args.length > 5 ? args[5] : ".*");
+        Bert.Pooling pooling = name.startsWith("bge") ? Bert.Pooling.CLS : Bert.Pooling.MEAN;
+
+        List<String> sentences = sentences(text, corpusSize);
+        Path fp32Onnx = Encoders.onnx(name), int8Onnx = Encoders.onnx(name.equals(Encoders.MINILM) ? Encoders.MINILM_Q : name + "-q");
+        Model f32 = OnnxModelReader.load(fp32Onnx, new OnnxModelReader.Options(pooling, true, null));
+        Tokenizer tok = Tokenizers.fromMetadata(f32.metadata(), f32.source());
+        List<int[]> ids = new ArrayList<>();
+        long tokens = 0;
+        for (String s : sentences) { int[] t = tok.encode(s, true, false); ids.add(t); tokens += t.length; }
+        System.out.printf(Locale.ROOT, "%s: %d sentences (%.1f tokens on average), %d queries, %d thread(s)%n",
+                text, ids.size(), tokens / (double) ids.size(), queries, threads);
+
+        Pattern linear = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+        Path tmp = Files.createTempDirectory("q4j-encoders");
+        List<Variant> variants = new ArrayList<>();
+        try (Encoders.Ort ortF32 = new Encoders.Ort(fp32Onnx, threads); Encoders.Ort ortInt8 = new Encoders.Ort(int8Onnx, threads)) {
+            variants.add(new Variant("ONNX Runtime FP32 (reference)", mib(Files.size(fp32Onnx)) + " .onnx", ids1 -> ortF32.embed(ids1, pooling)));
+            variants.add(new Variant("ONNX Runtime int8 twin (langchain4j -q)", mib(Files.size(int8Onnx)) + " .onnx", ids1 -> ortInt8.embed(ids1, pooling)));
+            variants.add(quant4j("quant4j FP32", f32, null, tmp));
+            Model w8c = Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null));
+            variants.add(quant4j("quant4j RTN W8 per-channel", w8c, null, tmp));
+            variants.add(quant4j("quant4j RTN W8 per-channel, A8 dynamic", ActivationQuant.dynamicInt8(w8c), null, tmp));
+            // the embeddings too (the int8 twin quantizes its word embedding): one scale per token row, or groups of 32
+            Pattern embeddings = Pattern.compile("^(token_embd|position_embd)\\.weight$");
+            Model w8all = Rtn.apply(w8c, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, embeddings, Pattern.compile("^$")));
+            variants.add(quant4j("quant4j RTN W8 per-channel + embeddings W8", w8all, null, tmp));
+            variants.add(quant4j("quant4j RTN W8 per-channel + embeddings W8, A8 dynamic", ActivationQuant.dynamicInt8(w8all), null, tmp));
+            Model w8e4 = Rtn.apply(w8c, new Rtn.Options(QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, embeddings, Pattern.compile("^$")));
+            variants.add(quant4j("quant4j RTN W8 per-channel + embeddings W4 g32 asym", w8e4, null, tmp));
+            Model w8g = Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null));
+            variants.add(quant4j("quant4j RTN W8 g32 (= Q8_0)", w8g, "w8g32.gguf", tmp));
+            Model w4g = Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null));
+            variants.add(quant4j("quant4j RTN W4 g32 sym (= Q4_0 layout)", w4g, "w4g32.gguf", tmp));
+            Model w4a = Rtn.apply(f32, new Rtn.Options(QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null));
+            variants.add(quant4j("quant4j RTN W4 g32 asym", w4a, null, tmp));
+            Model w4all = Rtn.apply(w4a, new Rtn.Options(QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, embeddings, Pattern.compile("^$")));
+            variants.add(quant4j("quant4j RTN W4 g32 asym + embeddings W4 g32 asym", w4all, null, tmp));
+
+            float[][] reference = null;
+            List<Row> rows = new ArrayList<>();
+            for (Variant v : variants) {
+                if (!v.name().contains("reference") && !only.matcher(v.name()).find()) continue;
+                for (int i = 0; i < Math.min(20, ids.size()); i++) v.embed().apply(ids.get(i)); // warm-up
+                float[][] e = new float[ids.size()][];
+                long t0 = System.nanoTime();
+                for (int i = 0; i < ids.size(); i++) e[i] = v.embed().apply(ids.get(i));
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                if (reference == null) reference = e;
+                double sum = 0, min = 1;
+                for (int i = 0; i < e.length; i++) { double c = Bert.cosine(reference[i], e[i]); sum += c; min = Math.min(min, c); }
+                Row r = new Row(v.name(), v.size(), sum / e.length, min, top10Agreement(reference, e, queries), e.length / seconds);
+                rows.add(r);
+                System.out.printf(Locale.ROOT, "  %-42s done: %.1f sentences/s%n", v.name(), r.sentencesPerSecond());
+            }
+            System.out.println();
+            System.out.println("| variant | size (MiB) | mean cosine to FP32 | min cosine | top-10 agreement | sentences/s |");
+            System.out.println("|---|---:|---:|---:|---:|---:|");
+            for (Row r : rows) {
+                System.out.printf(Locale.ROOT, "| %s | %s | %.6f | %.6f | %.2f %% | %.1f |%n", r.name(), r.size(), r.meanCos(), r.minCos(), 100 * r.top10(), r.sentencesPerSecond());
+            }
+        } finally {
+            try (var s = Files.list(tmp)) { for (Path p : s.toList()) Files.deleteIfExists(p); }
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** A quant4j variant; its size is the GGUF file it writes when it has a GGUF type, else the bytes of its tensors. */
+    private static Variant quant4j(String name, Model m, String gguf, Path tmp) {
+        String size;
+        if (gguf != null) {
+            Path out = tmp.resolve(gguf);
+            GgufModelWriter.write(m, out, null);
+            try { size = mib(Files.size(out)) + " .gguf"; } catch (java.io.IOException e) { throw new java.io.UncheckedIOException(e); }
+        } else {
+            size = mib(m.byteSize()) + " tensors";
+        }
+        Bert bert = new Bert(m);
+        return new Variant(name, size, bert::embed);
+    }
+
+    private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f", bytes / 1048576.0); }
+
+    static double top10Agreement(float[][] reference, float[][] e, int queries) {
+        return org.quant4j.eval.EmbeddingAgreement.compare(reference, e, queries).top10();
+    }
+
+    static List<String> sentences(Path text, int max) { return org.quant4j.eval.EmbeddingAgreement.sentences(text, max); }
+}
