@@ -101,7 +101,7 @@ public final class GgufQuantize {
             if (o.outputType() != null && t.name().equals("output.weight")) type = o.outputType();
             if (t.cols() % type.blockSize() != 0) {
                 throw new Q4jException("tensor " + t.name() + ": rows of " + t.cols() + " values do not divide into " + type
-                        + " blocks of " + type.blockSize() + " (use --pure off, or --tensor-type to choose another type)");
+                        + " blocks of " + type.blockSize() + " (drop --pure, or choose another type for it with --tensor-type)");
             }
             if (o.imatrix() != null) {
                 float[] w = o.imatrix().sums().get(t.name());
