@@ -140,9 +140,7 @@ final class QuantizeCommand implements Callable<Integer> {
                     tensors.add(new GgufWriter.PendingTensor(t.name(), type, t.shape(), () -> GgufQuantize.quantize(t, type, w).data()));
                 }
             }
-            Model meta = model.withMetadata(GgufQuantize.metadata(o)
-                    .entrySet().stream().filter(e -> !e.getKey().equals("general.file_type"))
-                    .collect(java.util.stream.Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue, (a, b) -> a, LinkedHashMap::new)));
+            Model meta = model.withMetadata(GgufQuantize.metadata(o)); // general.file_type is written from ftype.id below
             if (im != null) meta = meta.withMetadata(Map.of("quantize.imatrix.file", org.quant4j.io.gguf.GgufValue.string(imatrix.toString())));
             GgufModelWriter.writePending(meta, tensors, output, ftype.id, input);
             System.out.printf("%s → %s: %s%s, matrices %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, ftype,

@@ -172,6 +172,15 @@ final class CodecMath {
      */
     static float makeQkx3Quants(int n, int nmax, float[] x, int xOff, float[] weights, byte[] L, float[] theMin,
                                 byte[] Laux, float rmin, float rdelta, int nstep) {
+        return makeQkx3Quants(n, nmax, x, xOff, weights, L, theMin, Laux, rmin, rdelta, nstep, false);
+    }
+
+    /**
+     * The same search with the error measured as |diff| when {@code useMad} (make_qkx2_quants with use_mad, which
+     * Q2_K's reference path uses); with weights given, make_qkx2_quants and make_qkx3_quants are the same function.
+     */
+    static float makeQkx3Quants(int n, int nmax, float[] x, int xOff, float[] weights, byte[] L, float[] theMin,
+                                byte[] Laux, float rmin, float rdelta, int nstep, boolean useMad) {
         float min = x[xOff], max = x[xOff];
         float sumW = weights != null ? weights[0] : x[xOff] * x[xOff];
         float sumX = sumW * x[xOff];
@@ -197,7 +206,7 @@ final class CodecMath {
             int l = nearestInt(iscale * (xi - min));
             L[i] = (byte) Math.max(0, Math.min(nmax, l));
             float diff = scale * (L[i] & 0xff) + min - xi;
-            diff = diff * diff;
+            diff = useMad ? Math.abs(diff) : diff * diff;
             float w = weights != null ? weights[i] : xi * xi;
             bestMad += w * diff;
         }
@@ -230,7 +239,7 @@ final class CodecMath {
                 for (int i = 0; i < n; ++i) {
                     float xi = x[xOff + i];
                     float diff = thisScale * (Laux[i] & 0xff) + thisMin - xi;
-                    diff = diff * diff;
+                    diff = useMad ? Math.abs(diff) : diff * diff;
                     float w = weights != null ? weights[i] : xi * xi;
                     mad += w * diff;
                 }

@@ -24,7 +24,7 @@ public final class Q2_KCodec implements BlockCodec {
     public void quantize(float[] x, int xOff, int n, float[] importance, MemorySegment dst, long dstOff) {
         checkRow(type(), n);
         checkImportance(type(), importance, n);
-        int[] L = new int[QK_K], Lsub = new int[16], Laux = new int[16], Ls = new int[16], Lm = new int[16];
+        int[] L = new int[QK_K], Ls = new int[16], Lm = new int[16];
         byte[] Lb = new byte[16], Lauxb = new byte[16];
         float[] weights = new float[16], mins = new float[16], scales = new float[16], sw = new float[16], theMin = new float[1];
         int[] sc = new int[16];
@@ -37,9 +37,9 @@ public final class Q2_KCodec implements BlockCodec {
                 float maxScale = 0, maxMin = 0;
                 for (int j = 0; j < 16; ++j) {
                     for (int l = 0; l < 16; ++l) weights[l] = Math.abs(x[xb + 16 * j + l]);
-                    scales[j] = makeQkx2Quants(16, 3, x, xb + 16 * j, weights, Lsub, theMin, Laux, -0.5f, 0.1f, 15, true);
+                    scales[j] = makeQkx3Quants(16, 3, x, xb + 16 * j, weights, Lb, theMin, Lauxb, -0.5f, 0.1f, 15, true);
                     mins[j] = theMin[0];
-                    System.arraycopy(Lsub, 0, L, 16 * j, 16);
+                    for (int l = 0; l < 16; ++l) L[16 * j + l] = Lb[l] & 0xFF;
                     if (scales[j] > maxScale) maxScale = scales[j];
                     if (mins[j] > maxMin) maxMin = mins[j];
                 }
