@@ -110,7 +110,10 @@ final class BenchCommand implements Callable<Integer> {
             SplittableRandom rng = new SplittableRandom(42);
             float[] w = new float[Math.multiplyExact(rowsN, cols)];
             for (int i = 0; i < w.length; i++) w[i] = (float) (0.02 * gaussian(rng));
-            Tensor f32 = Tensor.ofFloats("w", w, rowsN, cols);
+            // off-heap like a mapped model file (a heap float[] segment takes the Vector API's slow path)
+            java.lang.foreign.MemorySegment seg = java.lang.foreign.Arena.ofAuto().allocate(4L * w.length, 64);
+            java.lang.foreign.MemorySegment.copy(w, 0, seg, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, w.length);
+            Tensor f32 = new Tensor("w", org.quant4j.format.GgmlType.F32, new long[]{rowsN, cols}, seg);
             float[] x = new float[cols];
             for (int i = 0; i < cols; i++) x[i] = (float) gaussian(rng);
             float[] out = new float[rowsN];

@@ -29,7 +29,6 @@ import org.quant4j.tensor.Tensor;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
