@@ -13,4 +13,16 @@ public final class Kernels {
     public static boolean vector() { return vector; }
 
     public static void setVector(boolean on) { vector = on; }
+
+    private static volatile boolean q8Activations = !"float".equalsIgnoreCase(
+            System.getProperty("quant4j.activations", System.getenv().getOrDefault("QUANT4J_ACTIVATIONS", "q8")));
+
+    /**
+     * Whether the ggml types that llama.cpp multiplies in integers (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K) quantize their
+     * activations to 8 bits once per matmul ({@link Q8Kernels}, the default) or take them as floats
+     * ({@code -Dquant4j.activations=float}: slower, and a little closer to the weights' own function).
+     */
+    public static boolean q8Activations() { return q8Activations; }
+
+    public static void setQ8Activations(boolean on) { q8Activations = on; }
 }

@@ -86,9 +86,25 @@ public final class MatMul {
     public static void matmul(Tensor w, float[] x, float[] out, int batch) {
         int in = (int) w.cols();
         int outDim = (int) w.rows();
-        RowDot dot = rowDot(w.type(), Kernels.vector());
         long rowBytes = w.type().rowBytes(in);
         MemorySegment seg = w.data();
+        Q8Activations.Kind kind = Kernels.q8Activations() ? Q8Kernels.kindOf(w.type()) : null;
+        if (kind != null && in % kind.block == 0) {
+            // the types llama.cpp multiplies in integers: activations quantized once for the whole matmul
+            Q8Activations xq = Q8Activations.quantize(kind, x, batch, in);
+            if (batch < 4 || !Kernels.vector()) {
+                Q8Kernels.RowDot qdot = Q8Kernels.rowDot((GgmlType) w.type(), Kernels.vector());
+                Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
+                    for (int r = start; r < end; r++) {
+                        for (int b = 0; b < batch; b++) out[b * outDim + r] = qdot.dot(seg, r * rowBytes, xq, b);
+                    }
+                });
+                return;
+            }
+            x = xq.dequantize(); // prompt processing: the same quantized activations, through the float path below
+        }
+        RowDot dot = rowDot(w.type(), Kernels.vector());
+        float[] xs = x;
         if (batch >= 4 && Kernels.vector()) {
             // prompt processing: decode four weight rows once, then reuse each activation load for all four
             Parallel.forRange(outDim, Math.max(4, grain(in, batch)), (start, end) -> {
@@ -97,11 +113,11 @@ public final class MatMul {
                 for (; r + 4 <= end; r += 4) {
                     for (int k = 0; k < 4; k++) dequantizeRow(w, r + k, rows4, k * in);
                     int b = 0;
-                    for (; b + 2 <= batch; b += 2) FloatKernels.dot4x2(rows4, in, x, b * in, out, b * outDim + r, 1, outDim);
-                    for (; b < batch; b++) FloatKernels.dot4(rows4, in, x, b * in, out, b * outDim + r, 1);
+                    for (; b + 2 <= batch; b += 2) FloatKernels.dot4x2(rows4, in, xs, b * in, out, b * outDim + r, 1, outDim);
+                    for (; b < batch; b++) FloatKernels.dot4(rows4, in, xs, b * in, out, b * outDim + r, 1);
                 }
                 for (; r < end; r++) {
-                    for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, r * rowBytes, x, b * in, in);
+                    for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, r * rowBytes, xs, b * in, in);
                 }
             });
             return;
@@ -109,7 +125,7 @@ public final class MatMul {
         Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
             for (int r = start; r < end; r++) {
                 long off = r * rowBytes;
-                for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, off, x, b * in, in);
+                for (int b = 0; b < batch; b++) out[b * outDim + r] = dot.dot(seg, off, xs, b * in, in);
             }
         });
     }

@@ -6,6 +6,7 @@ import org.quant4j.format.ggml.BlockCodec;
 import org.quant4j.format.ggml.GgmlCodecs;
 import org.quant4j.io.gguf.GgufWriter.PendingTensor;
 import org.quant4j.kernel.Kernels;
+import org.quant4j.kernel.Q8Kernels;
 import org.quant4j.kernel.MatMul;
 import org.quant4j.tensor.Tensor;
 
@@ -132,13 +133,34 @@ class GgmlCodecRuntimeTest {
                     Kernels.setVector(false);
                     float[] scalar = logits(q);
                     double err = relativeRms(vec, ref);
+                    if (Q8Kernels.kindOf(t) != null) {
+                        // 8-bit activations: the two paths quantize activations that differ in the last bits (other
+                        // summation orders upstream), so a code can round the other way; they still agree far better
+                        // than either agrees with F32. With float activations they agree to rounding.
+                        assertTrue(relativeRms(scalar, vec) < 0.1 * err, t + ": scalar and vector paths disagree: " + relativeRms(scalar, vec) + " vs error " + err);
+                        Kernels.setQ8Activations(false);
+                        try {
+                            Kernels.setVector(true);
+                            vec = logits(q);
+                            Kernels.setVector(false);
+                            scalar = logits(q);
+                        } finally {
+                            Kernels.setQ8Activations(true);
+                        }
+                    }
                     report.append(t).append(' ').append(String.format("%.4f", err)).append("; ");
                     for (float v : vec) assertTrue(Float.isFinite(v), t + ": non-finite logit");
                     assertTrue(err < tolerance(t), t + ": relative logit error " + err + " exceeds " + tolerance(t));
                     assertTrue(err > 0, t + ": encoding changed nothing?");
-                    assertTrue(relativeRms(scalar, vec) < 1e-4, t + ": scalar and vector paths disagree");
+                    assertTrue(relativeRms(scalar, vec) < 1e-4, t + ": scalar and vector paths disagree: " + relativeRms(scalar, vec));
                     Kernels.setVector(true);
-                    double vsDecoded = relativeRms(vec, logits(decoded(q)));
+                    Kernels.setQ8Activations(false);
+                    double vsDecoded;
+                    try {
+                        vsDecoded = relativeRms(vec, logits(decoded(q)));
+                    } finally {
+                        Kernels.setQ8Activations(true);
+                    }
                     assertTrue(vsDecoded < 1e-4, t + ": differs from its own weights decoded to F32 by " + vsDecoded);
                     errors.put(t, err);
                 }

@@ -84,10 +84,15 @@ class KQuantModelTest {
                 float[] last = null;
                 for (int tok : TOKENS) last = l.forward(s, tok);
                 int vocab = q.config().vocabSize();
-                for (int i = 0; i < vocab; i++) assertEquals(got[(TOKENS.length - 1) * vocab + i], last[i], 1e-3, type + " logit " + i);
-                // the scalar reference path gives the same logits
+                float[] batchedLast = java.util.Arrays.copyOfRange(got, (TOKENS.length - 1) * vocab, TOKENS.length * vocab);
+                double decodeDiff = relativeRms(batchedLast, last);
+                assertTrue(decodeDiff < (org.quant4j.kernel.Q8Kernels.kindOf(type) == null ? 1e-3 : 0.25 * e), type + " decode vs batched: " + decodeDiff + " (error vs F32 " + e + ")");
+                // the scalar reference path gives the same logits; where activations are quantized to 8 bits (Q8_K),
+                // a code may round the other way after float differences upstream, so the bound is relative to the error
                 Kernels.setVector(false);
-                assertTrue(relativeRms(got, logits(q)) < 1e-4, type + " scalar vs vector");
+                double bound = org.quant4j.kernel.Q8Kernels.kindOf(type) == null ? 1e-4 : 0.25 * e;
+                double diff = relativeRms(got, logits(q));
+                assertTrue(diff < bound, type + " scalar vs vector: " + diff + " (error vs F32 " + e + ")");
                 Kernels.setVector(before);
             }
             System.out.print(report);

@@ -1,0 +1,88 @@
+package org.quant4j.kernel;
+
+/**
+ * Activations quantized once per matmul to 8 bits, as llama.cpp does before its integer dot products ({@code
+ * vec_dot_type}): Q8_0 (a scale per block of 32, d = max|x| / 127, q = round(x / d)) for the legacy block types, Q8_K (a
+ * scale per block of 256, from the value of largest magnitude: d = max / −127, q = min(127, round(x / d))) for the
+ * k-quants. The codes are kept widened to int16, so that the kernels multiply them without converting, and the sum of
+ * the codes of every 32 is kept for the types whose weights carry an offset or minimum.
+ */
+public final class Q8Activations {
+
+    /** Which 8-bit activation format a weight type's integer kernel consumes. */
+    public enum Kind {
+        Q8_0(32), Q8_K(256);
+
+        public final int block;
+
+        Kind(int block) { this.block = block; }
+    }
+
+    public final Kind kind;
+    public final int batch, n;
+    /** (batch, n) the codes, −127..127. */
+    public final short[] q;
+    /** (batch, n / block) the scale of each block. */
+    public final float[] d;
+    /** (batch, n / 32) Σ q over each 32. */
+    public final int[] sum32;
+
+    private Q8Activations(Kind kind, int batch, int n) {
+        this.kind = kind;
+        this.batch = batch;
+        this.n = n;
+        this.q = new short[batch * n];
+        this.d = new float[batch * (n / kind.block)];
+        this.sum32 = new int[batch * (n / 32)];
+    }
+
+    /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
+    public static Q8Activations quantize(Kind kind, float[] x, int batch, int n) {
+        if (n % kind.block != 0) throw new IllegalArgumentException("activation length " + n + " is not a multiple of " + kind.block);
+        Q8Activations a = new Q8Activations(kind, batch, n);
+        int blocks = n / kind.block;
+        for (int b = 0; b < batch; b++) {
+            for (int blk = 0; blk < blocks; blk++) {
+                int o = b * n + blk * kind.block;
+                float d = kind == Kind.Q8_0 ? scaleQ8_0(x, o) : scaleQ8_K(x, o);
+                float id = d == 0 ? 0 : 1 / d;
+                for (int i = 0; i < kind.block; i++) {
+                    int v = Math.round(x[o + i] * id);
+                    a.q[o + i] = (short) Math.max(-127, Math.min(127, v));
+                }
+                a.d[b * blocks + blk] = d;
+            }
+            for (int g = 0; g < n / 32; g++) {
+                int s = 0, o = b * n + 32 * g;
+                for (int i = 0; i < 32; i++) s += a.q[o + i];
+                a.sum32[b * (n / 32) + g] = s;
+            }
+        }
+        return a;
+    }
+
+    private static float scaleQ8_0(float[] x, int o) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[o + i]));
+        return amax / 127;
+    }
+
+    private static float scaleQ8_K(float[] x, int o) {
+        float max = 0, amax = 0;
+        for (int i = 0; i < 256; i++) {
+            float ax = Math.abs(x[o + i]);
+            if (ax > amax) { amax = ax; max = x[o + i]; }
+        }
+        return max / -127;
+    }
+
+    /** The activations as the floats the codes stand for: x̂ = d·q, (batch, n). */
+    public float[] dequantize() {
+        float[] out = new float[batch * n];
+        int blocks = n / kind.block;
+        for (int b = 0; b < batch; b++) {
+            for (int i = 0; i < n; i++) out[b * n + i] = d[b * blocks + i / kind.block] * q[b * n + i];
+        }
+        return out;
+    }
+}
