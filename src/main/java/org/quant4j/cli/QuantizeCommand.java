@@ -3,6 +3,7 @@ package org.quant4j.cli;
 import org.quant4j.io.ModelLoader;
 import org.quant4j.io.ModelSaver;
 import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.awq.Awq;
 import org.quant4j.method.gptq.Gptq;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.Model;
@@ -43,14 +44,14 @@ import java.util.regex.Pattern;
 final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "IN") Path input;
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
-    @Option(names = "--method", defaultValue = "rtn", description = "rtn, gptq, or a weight-and-activation method: llm-int8, smoothquant, quarot, quarot-orthogonal (random orthogonal where no Hadamard exists), duquant (default ${DEFAULT-VALUE}); llama.cpp's types with --type") String method;
+    @Option(names = "--method", defaultValue = "rtn", description = "rtn, gptq, awq, or a weight-and-activation method: llm-int8, smoothquant, quarot, quarot-orthogonal (random orthogonal where no Hadamard exists), duquant (default ${DEFAULT-VALUE}); llama.cpp's types with --type") String method;
     @Option(names = "--scheme", description = "for smoothquant, quarot, duquant (and rtn with it): w8a8, w8a8-static, w4a8, w4a4 (default w8a8 for smoothquant, w4a4 for quarot and duquant)") String waScheme;
     @Option(names = "--alpha", defaultValue = "0.5", description = "SmoothQuant / DuQuant migration strength (default ${DEFAULT-VALUE})") float alpha;
     @Option(names = "--threshold", defaultValue = "6.0", description = "LLM.int8() outlier threshold (default ${DEFAULT-VALUE})") float threshold;
     @Option(names = "--steps", defaultValue = "256", description = "DuQuant greedy rotation steps (default ${DEFAULT-VALUE})") int steps;
     @Option(names = "--bits", defaultValue = "8", description = "weight bits, 2..8 (default ${DEFAULT-VALUE})") int bits;
     @Option(names = "--granularity", description = "tensor, channel or group (default: channel for RTN, group for GPTQ)") String granularity;
-    @Option(names = "--group-size", defaultValue = "32", description = "values per group for --granularity group (default ${DEFAULT-VALUE})") int groupSize;
+    @Option(names = {"--group-size", "--group"}, description = "values per group for --granularity group (default 32; 128 for AWQ)") int groupSize = -1;
     @Option(names = "--symmetric", description = "absmax (the default for 8 bits)") Boolean symmetric;
     @Option(names = "--asymmetric", description = "zero-point (the default below 8 bits)") Boolean asymmetric;
     @Option(names = "--full-range", description = "symmetric codes use the full two's-complement range instead of [-(2^(b-1)-1), 2^(b-1)-1]") boolean fullRange;
@@ -69,7 +70,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
-    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) (default ${DEFAULT-VALUE})") String layout;
+    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) or awq (AutoAWQ GEMM: qweight, qzeros, scales; 4 bits) (default ${DEFAULT-VALUE})") String layout;
 
     // ---- llama-quantize: GGUF block types and file-type mixes ----
     @Option(names = "--type", paramLabel = "T", description = "llama.cpp file type (Q4_K_M, Q8_0, Q2_K, IQ4_XS, F16, ...): write GGUF as llama-quantize does") String fileType;
@@ -82,7 +83,9 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         if (fileType != null) return ggufQuantize();
+        if (groupSize < 0) groupSize = method.equalsIgnoreCase("awq") ? 128 : 32;
         if (method.equalsIgnoreCase("gptq")) return gptq(granularity == null ? "group" : granularity);
+        if (method.equalsIgnoreCase("awq")) return awq(granularity == null ? "group" : granularity);
         if (!method.equalsIgnoreCase("rtn") || waScheme != null) return weightActivation();
         if (granularity == null) granularity = "channel";
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
@@ -204,6 +207,41 @@ final class QuantizeCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** AWQ (issue 5): scale search and folding, clip search, then llm-awq's zero-point quantizer. */
+    private Integer awq(String granularity) {
+        QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric != null ? asymmetric : symmetric == null ? Boolean.TRUE : null, fullRange);
+        if (scheme.granularity() == Granularity.TENSOR) throw new Q4jException("AWQ quantizes per channel or per group, not per tensor");
+        if (fullRange) throw new Q4jException("AWQ uses its own grid (codes 0..2^bits-1); --full-range does not apply");
+        if (!activations.equalsIgnoreCase("none")) throw new Q4jException("--activations applies to RTN only");
+        if (include != null || exclude != null) throw new Q4jException("AWQ quantizes every linear layer of every block; --include/--exclude apply to RTN only");
+        var options = Awq.Options.of(bits, scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0).withZeroPoint(!scheme.symmetric());
+        long t0 = System.nanoTime();
+        try (Model model = ModelLoader.load(input, tokenizer)) {
+            Path text = calibrationFile != null ? calibrationFile : Defaults.calibrationText();
+            int len = Math.min(seqLen, model.config().contextLength());
+            int[][] calib = Calibration.samples(model, text, samples, len, seed);
+            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, options.describe(), calib.length, calib[0].length, text);
+            boolean bar = !noProgress && System.console() != null;
+            Model q;
+            if (bar) {
+                try (ProgressBar pb = new ProgressBarBuilder().setTaskName("AWQ").setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
+                        .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
+                    q = Awq.apply(model, calib, options, m -> {
+                                if (m.contains(": α =")) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m); // per-group α
+                                else System.err.println(m);                                                            // per-block time, notes
+                            },
+                            (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
+                }
+            } else {
+                q = Awq.apply(model, calib, options, System.err::println, null);
+            }
+            save(q, input);
+            System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, options.describe(),
+                    model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
     static GgmlType ggmlType(String name) {
         try {
             return GgmlType.valueOf(name.toUpperCase(Locale.ROOT));
@@ -219,7 +257,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 if (ModelSaver.Format.fromName(output) != ModelSaver.Format.SAFETENSORS) throw new Q4jException("--layout gptq writes a safetensors directory, not " + output);
                 org.quant4j.io.hf.HfCheckpoint.save(q, output, ModelSaver.DEFAULT_MAX_SHARD_BYTES, org.quant4j.io.hf.HfCheckpoint.Layout.GPTQ);
             }
-            default -> throw new Q4jException("--layout must be quant4j or gptq, not '" + layout + "'");
+            case "awq" -> {
+                if (ModelSaver.Format.fromName(output) != ModelSaver.Format.SAFETENSORS) throw new Q4jException("--layout awq writes a safetensors directory, not " + output);
+                org.quant4j.io.hf.HfCheckpoint.save(q, output, ModelSaver.DEFAULT_MAX_SHARD_BYTES, org.quant4j.io.hf.HfCheckpoint.Layout.AWQ);
+            }
+            default -> throw new Q4jException("--layout must be quant4j, gptq or awq, not '" + layout + "'");
         }
     }
 

@@ -75,18 +75,40 @@ public final class GgufModelWriter {
         };
     }
 
+    /**
+     * Asymmetric 4-bit groups of 32 {f16 scale, int8 z', 16 bytes of nibbles q' + 8} as Q4_1 blocks {f16 d, f16 m, the
+     * same 16 bytes}: value = scale · (q' − z') = d · q + m with q = q' + 8, d = scale, m = −scale · (z' + 8), m rounded
+     * to F16 (the only change to the values: at most half an F16 ulp of m).
+     */
+    static MemorySegment toQ4_1(Tensor t, org.quant4j.format.IntQuantType q) {
+        long blocks = t.size() / 32;
+        MemorySegment src = t.data(), dst = MemorySegment.ofArray(new byte[Math.toIntExact(GgmlType.Q4_1.byteSize(t.size()))]);
+        int in = q.groupBytes(32), out = (int) GgmlType.Q4_1.byteSize(32);
+        for (long b = 0; b < blocks; b++) {
+            long so = b * in, d0 = b * out;
+            short d = src.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, so);
+            float m = -Float.float16ToFloat(d) * (q.zeroPoint(src, so) + 8);
+            dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, d0, d);
+            dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, d0 + 2, Float.floatToFloat16(m));
+            MemorySegment.copy(src, so + 3, dst, d0 + 4, 16);
+        }
+        return dst;
+    }
+
     private static PendingTensor convert(Tensor t, GgmlType floatType) {
         if (t.type() instanceof org.quant4j.format.IntQuantType q) {
-            // symmetric groups of 32 have ggml's block layouts byte for byte
-            GgmlType same = q.symmetric() && q.groupSize() == 32 ? (q.bits() == 4 ? GgmlType.Q4_0 : q.bits() == 8 ? GgmlType.Q8_0 : null) : null;
+            // symmetric groups of 32 have ggml's block layouts byte for byte; asymmetric 4-bit ones become Q4_1
+            GgmlType same = q.groupSize() != 32 ? null : q.symmetric() ? (q.bits() == 4 ? GgmlType.Q4_0 : q.bits() == 8 ? GgmlType.Q8_0 : null)
+                    : q.bits() == 4 ? GgmlType.Q4_1 : null;
             if (same != null && t.cols() % 32 != 0) {
                 throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": rows of " + t.cols() + " values end in a ragged group, which "
                         + same + " cannot hold; exclude it (--exclude) or save as safetensors");
             }
             if (same == null) {
-                throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": " + q.name() + " has no GGUF equivalent (only symmetric "
-                        + "4- and 8-bit groups of 32 do: Q4_0, Q8_0); save it as safetensors, or quantize to a GGUF type");
+                throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": " + q.name() + " has no GGUF equivalent (only "
+                        + "groups of 32 do: symmetric 4- and 8-bit as Q4_0, Q8_0, asymmetric 4-bit as Q4_1); save it as safetensors, or quantize to a GGUF type");
             }
+            if (same == GgmlType.Q4_1) return new PendingTensor(t.name(), same, t.shape(), () -> toQ4_1(t, q));
             return new PendingTensor(t.name(), same, t.shape(), t::data);
         }
         boolean floatMatrix = t.rank() >= 2 && (t.type() == GgmlType.F32 || t.type() == GgmlType.F16 || t.type() == GgmlType.BF16);

@@ -89,6 +89,7 @@ public final class HfCheckpoint {
         for (String hfName : ckpt.names()) {
             if (HfNames.isIgnored(hfName)) continue;
             if (quant.gptq() != null && gptqPart(hfName) != null) hfName = gptqPart(hfName) + ".weight";
+            if (quant.awq() != null && awqPart(hfName) != null) hfName = awqPart(hfName) + ".weight";
             if (hfName.endsWith(".input_scale") || hfName.endsWith(".input_transform")) {
                 String g = HfNames.toGguf(hfName);
                 if (g == null) throw new Q4jException(ckpt.shardOf(hfName) + ": tensor " + hfName + " is not part of a Llama-family checkpoint");
@@ -116,6 +117,12 @@ public final class HfCheckpoint {
                         ckpt.bytes(prefix + ".qzeros"), ckpt.bytes(prefix + ".scales"), ckpt.bytes(prefix + ".g_idx")));
                 continue;
             }
+            if (quant.awq() != null && !ckpt.has(hfName) && ckpt.has(prefix + ".qweight")) {
+                long[] shape = expectedShape(config, g);
+                out.put(g, AwqLayout.decode(g, quant.awq().groupSize(), (int) shape[0], (int) shape[1], ckpt.bytes(prefix + ".qweight"),
+                        ckpt.bytes(prefix + ".qzeros"), ckpt.bytes(prefix + ".scales")));
+                continue;
+            }
             if (!ckpt.has(hfName)) {
                 throw new Q4jException(ckpt.source() + ": tensor " + hfName + " (" + g + ") is missing"
                         + (g.equals(Model.OUTPUT) ? " (config.json says tie_word_embeddings: false)" : ""));
@@ -139,6 +146,14 @@ public final class HfCheckpoint {
     /** "model.layers.0.self_attn.q_proj" for "model.layers.0.self_attn.q_proj.qweight" (and qzeros, scales, g_idx), else null. */
     private static String gptqPart(String hfName) {
         for (String suffix : GptqLayout.SUFFIXES) {
+            if (hfName.endsWith("." + suffix)) return hfName.substring(0, hfName.length() - suffix.length() - 1);
+        }
+        return null;
+    }
+
+    /** "model.layers.0.self_attn.q_proj" for "model.layers.0.self_attn.q_proj.qweight" (and qzeros, scales), else null. */
+    private static String awqPart(String hfName) {
+        for (String suffix : AwqLayout.SUFFIXES) {
             if (hfName.endsWith("." + suffix)) return hfName.substring(0, hfName.length() - suffix.length() - 1);
         }
         return null;
@@ -192,11 +207,14 @@ public final class HfCheckpoint {
      * Each listed tensor is stored as U8 [rows, bytes per row] holding {@link IntQuantType}'s groups (f16 scale, int8
      * zero point when asymmetric, packed codes); its shape in values comes from the model config.
      */
-    record QuantInfo(Map<String, String> storage, String activations, Gptq gptq) {
+    record QuantInfo(Map<String, String> storage, String activations, Gptq gptq, Awq awq) {
         /** A "quant_method": "gptq" checkpoint's layout ({@link GptqLayout}). */
         record Gptq(int bits, int groupSize, boolean symmetric) {}
 
-        QuantInfo(Map<String, String> storage, String activations) { this(storage, activations, null); }
+        /** A "quant_method": "awq", "version": "gemm" checkpoint's layout ({@link AwqLayout}). */
+        record Awq(int groupSize) {}
+
+        QuantInfo(Map<String, String> storage, String activations) { this(storage, activations, null, null); }
 
         static QuantInfo of(ObjectNode json, Path source) {
             JsonNode qc = json.get("quantization_config");
@@ -204,7 +222,17 @@ public final class HfCheckpoint {
                 String format = qc.path("checkpoint_format").asText("gptq");
                 if (!format.equals("gptq")) throw new Q4jException(source + ": GPTQ checkpoint_format '" + format + "' is not supported (only \"gptq\", v1)");
                 // desc_act (act-order) checkpoints load when their g_idx is c / group_size (static groups); GptqLayout checks
-                return new QuantInfo(Map.of(), null, new Gptq(qc.path("bits").asInt(4), qc.path("group_size").asInt(-1), qc.path("sym").asBoolean(true)));
+                return new QuantInfo(Map.of(), null, new Gptq(qc.path("bits").asInt(4), qc.path("group_size").asInt(-1), qc.path("sym").asBoolean(true)), null);
+            }
+            if (qc != null && "awq".equals(qc.path("quant_method").asText())) {
+                // transformers' AwqConfig names: bits (AutoAWQ's own files: w_bit), group_size (q_group_size), zero_point, version
+                int bits = qc.has("bits") ? qc.path("bits").asInt() : qc.path("w_bit").asInt(4);
+                int groupSize = qc.has("group_size") ? qc.path("group_size").asInt() : qc.path("q_group_size").asInt(128);
+                String version = qc.path("version").asText("gemm").toLowerCase(java.util.Locale.ROOT);
+                if (bits != 4) throw new Q4jException(source + ": AWQ with " + bits + " bits is not supported (the GEMM layout is 4-bit)");
+                if (!version.equals("gemm")) throw new Q4jException(source + ": AWQ version '" + version + "' is not supported (only \"gemm\")");
+                if (!qc.path("zero_point").asBoolean(true)) throw new Q4jException(source + ": AWQ without zero points is not supported (the GEMM layout has them)");
+                return new QuantInfo(Map.of(), null, null, new Awq(groupSize));
             }
             if (qc == null || !"quant4j".equals(qc.path("quant_method").asText())) {
                 if (qc != null && qc.has("quant_method")) {
@@ -334,7 +362,7 @@ public final class HfCheckpoint {
     }
 
     /** How integer-group weights are written: quant4j's own groups, or the Hugging Face GPTQ layout ({@link GptqLayout}). */
-    public enum Layout { QUANT4J, GPTQ }
+    public enum Layout { QUANT4J, GPTQ, AWQ }
 
     public static List<Path> save(Model model, Path dir, long maxShardBytes, Layout layout) {
         LlamaConfig config = model.config();
@@ -378,13 +406,14 @@ public final class HfCheckpoint {
                 if (hfName.contains(".self_attn.q_proj.")) t = permute(t, config.nHeads(), false);
                 if (hfName.contains(".self_attn.k_proj.")) t = permute(t, config.nKvHeads(), false);
             }
-            if (t.type() instanceof IntQuantType q && layout == Layout.GPTQ) {
+            if (t.type() instanceof IntQuantType q && layout != Layout.QUANT4J) {
                 if (!storage.isEmpty() && !storage.containsValue(q.name())) {
                     throw new Q4jException(model.source() + ": tensor " + t.name() + " is " + q.name() + ", others " + storage.values().iterator().next()
-                            + "; the Hugging Face GPTQ layout has one bit width and group size per model");
+                            + "; the Hugging Face " + layout + " layout has one bit width and group size per model");
                 }
                 storage.put(hfName, q.name());
-                entries.addAll(GptqLayout.encode(hfName.substring(0, hfName.length() - ".weight".length()), t));
+                String prefix = hfName.substring(0, hfName.length() - ".weight".length());
+                entries.addAll(layout == Layout.GPTQ ? GptqLayout.encode(prefix, t) : AwqLayout.encode(prefix, t));
             } else if (t.type() instanceof IntQuantType q) {
                 // quant4j's integer groups, stored as their raw bytes: one U8 row per weight row
                 storage.put(hfName, q.name());
@@ -414,7 +443,7 @@ public final class HfCheckpoint {
         }
         List<Path> written = new ArrayList<>(SafetensorsWriter.writeSharded(dir, Map.of("format", "pt"), entries, maxShardBytes, inputs));
         Path configOut = dir.resolve(CONFIG_FILE);
-        ObjectNode withQuant = layout == Layout.GPTQ ? gptqConfig(base, storage)
+        ObjectNode withQuant = layout == Layout.GPTQ ? gptqConfig(base, storage) : layout == Layout.AWQ ? awqConfig(base, storage)
                 : QuantInfo.addTo(base, storage, model.metadata().get(org.quant4j.model.Llama.ACTIVATIONS_KEY));
         HfConfig.write(configOut, config, hfArch, withQuant, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
@@ -435,6 +464,21 @@ public final class HfCheckpoint {
         qc.put("desc_act", false);
         qc.put("sym", q.symmetric());
         qc.put("checkpoint_format", "gptq");
+        return out;
+    }
+
+    /** transformers' AwqConfig (as AutoAWQ writes it) for a model whose quantized weights are all 4-bit groups of one size. */
+    private static ObjectNode awqConfig(ObjectNode base, Map<String, String> storage) {
+        if (storage.isEmpty()) throw new Q4jException("the AWQ layout needs quantized weights; this model has none");
+        IntQuantType q = IntQuantType.parse(storage.values().iterator().next());
+        ObjectNode out = base == null ? HfConfig.JSON.createObjectNode() : base.deepCopy();
+        ObjectNode qc = out.putObject("quantization_config");
+        qc.put("quant_method", "awq");
+        qc.put("version", "gemm");
+        qc.put("bits", q.bits());
+        qc.put("group_size", q.groupSize());
+        qc.put("zero_point", true);
+        qc.putNull("modules_to_not_convert");
         return out;
     }
 

@@ -62,7 +62,7 @@ public final class SequentialCalibration {
     private static final Seen SEEN = new Seen();
 
     /** Tokens per forward batch: the whole sample when its attention scores (len² · heads floats) fit in 64 MiB. */
-    static int batchFor(LlamaConfig c, int len) {
+    public static int batchFor(LlamaConfig c, int len) {
         return (long) len * len * c.nHeads() <= (16L << 20) ? len : Math.min(len, 64);
     }
 

@@ -1,0 +1,534 @@
+package org.quant4j.method.awq;
+
+import org.quant4j.format.IntQuantType;
+import org.quant4j.kernel.MatMul;
+import org.quant4j.kernel.Parallel;
+import org.quant4j.method.calib.SequentialCalibration;
+import org.quant4j.model.Llama;
+import org.quant4j.model.LlamaConfig;
+import org.quant4j.model.Model;
+import org.quant4j.tensor.Tensor;
+import org.quant4j.util.Q4jException;
+
+import java.lang.foreign.MemorySegment;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * AWQ, activation-aware weight quantization (Lin et al. 2023, seed 002), as mit-han-lab/llm-awq's {@code pre_quant.py},
+ * {@code auto_scale.py}, {@code auto_clip.py} and {@code quantizer.py} do it. One transformer block at a time:
+ * <pre>
+ *   run the float block over every calibration sample; keep the inputs of its linear layers
+ *   (the next block's inputs are this float block's outputs)
+ *   for each scaling group (prev op → layers, the module whose output is compared):
+ *       attn_norm → q, k, v            module: attention (q,k,v → RoPE → softmax → o)
+ *       v → o   (only when v and o have the same shape: no grouped-query attention, as llm-awq)
+ *       ffn_norm → gate, up            module: the feed-forward (gate, up → SiLU ⊙ → down)
+ *       up → down                      module: down
+ *     s_x = mean_tokens |x|  (per input channel)
+ *     for α in 0, 1/20, …, 19/20:
+ *         s = max(s_x^α, 1e-4);  s ← s / sqrt(max(s) · min(s))
+ *         W ← Q(W · diag(s)) · diag(s)⁻¹ for the group's layers; loss = mean (module(x) − module_float(x))²
+ *     keep the s of the smallest loss
+ *   fold every s: prev op's weight (RMSNorm weight, or the rows of v / up) ÷ s, the layers' columns × s;
+ *   the kept inputs ÷ s                                       (the float model computes the same function)
+ *   clip search, per layer but q and k, per (row, group):
+ *       for i in 0 … max_shrink · n_grid − 1:  m = max|w_g| · (1 − i / n_grid);  ŵ = Q(clamp(w_g, −m, m))
+ *           error = mean_tokens (x_g · (ŵ − w_g))²        on about 512 evenly spaced tokens
+ *       w_g ← clamp(w_g, −m*, m*) for the m* of least error
+ *   quantize: Q below, codes stored as quant4j integer groups
+ * </pre>
+ * Q is llm-awq's pseudo_quantize_tensor with zero point: per group, scale = max(max − min, 1e-5) / (2^bits − 1),
+ * zero = clamp(−round(min / scale), 0, 2^bits − 1), q = clamp(round(w / scale) + zero, 0, 2^bits − 1), ŵ = scale ·
+ * (q − zero), round half to even (torch.round); without zero point scale = max(max|w|, 1e-5) / (2^(bits−1) − 1) and
+ * q ∈ [−2^(bits−1), 2^(bits−1) − 1]. The scale is rounded to F16 (the stored form) before it is used, in the search
+ * and in the final quantization alike, so the stored model is the one the search measured. Rows whose length is not a
+ * multiple of the group size end in a shorter group (llm-awq asserts divisibility; quant4j's groups allow it).
+ *
+ * <p>The clip error mean_t (x_g · d)² is computed as dᵀ G_g d with G_g = mean_t x_g x_gᵀ, the same quantity in fewer
+ * operations. Everything else measures what llm-awq measures, on all calibration tokens.
+ */
+public final class Awq {
+    private Awq() {}
+
+    /**
+     * @param groupSize  columns per group, 0 for one group per row
+     * @param zeroPoint  asymmetric groups (llm-awq's and AutoAWQ's default); false: symmetric
+     * @param nGrid      α grid points in [0, 1) (20)
+     * @param maxShrink  clip search: smallest max as a fraction of max|w| is 1 − maxShrink (0.5)
+     * @param clipGrid   clip search grid (20; max_shrink · clipGrid shrink steps)
+     * @param clipTokens tokens the clip search samples (512)
+     * @param quantize   false: only search and fold the scales, leaving float weights (no clipping, no rounding)
+     */
+    public record Options(int bits, int groupSize, boolean zeroPoint, int nGrid, double maxShrink, int clipGrid,
+                          int clipTokens, boolean clip, boolean quantize) {
+        public Options {
+            if (bits < 2 || bits > 8) throw new Q4jException("AWQ: bits must be 2..8, not " + bits);
+            if (groupSize < 0) throw new Q4jException("AWQ: group size must be positive (or 0 for one group per row)");
+            if (bits == 4 && groupSize % 2 != 0) throw new Q4jException("AWQ: 4-bit groups hold an even number of values");
+            if (nGrid < 1 || clipGrid < 1 || clipTokens < 1) throw new Q4jException("AWQ: grids and token counts must be positive");
+            if (!(maxShrink >= 0 && maxShrink < 1)) throw new Q4jException("AWQ: max_shrink must be in [0, 1), not " + maxShrink);
+        }
+
+        public static Options of(int bits, int groupSize) {
+            return new Options(bits, groupSize, true, 20, 0.5, 20, 512, true, true);
+        }
+
+        public Options withZeroPoint(boolean on) { return new Options(bits, groupSize, on, nGrid, maxShrink, clipGrid, clipTokens, clip, quantize); }
+
+        public Options withClip(boolean on) { return new Options(bits, groupSize, zeroPoint, nGrid, maxShrink, clipGrid, clipTokens, on, quantize); }
+
+        /** Only fold the searched scales into the float weights (the invariance check). */
+        public Options scalesOnly() { return new Options(bits, groupSize, zeroPoint, nGrid, maxShrink, clipGrid, clipTokens, false, false); }
+
+        public IntQuantType storageType() {
+            return groupSize == 0 ? IntQuantType.perChannel(bits, !zeroPoint) : new IntQuantType(bits, groupSize, !zeroPoint);
+        }
+
+        public String describe() {
+            return "AWQ W" + bits + (zeroPoint ? " asym" : " sym") + (groupSize == 0 ? " per-channel" : " g" + groupSize)
+                    + (clip ? "" : " no-clip") + (quantize ? "" : " (scales folded, float weights)");
+        }
+    }
+
+    // ---- the quantizer (llm-awq's pseudo_quantize_tensor) ------------------------------------------------------
+
+    /**
+     * Quantizes w[off, off+n) as one group. Writes the dequantized values to {@code deq} (may be null) and, when
+     * {@code codes} is not null, the codes (unsigned 0..2^bits−1 with zero point, signed without) and returns
+     * {scale, zero} via {@code params}.
+     */
+    static void quantizeGroup(float[] w, int off, int n, Options o, float[] deq, int deqOff, int[] codes, float[] params) {
+        float scale, zero;
+        int qmin, qmax;
+        if (o.zeroPoint()) {
+            float max = Float.NEGATIVE_INFINITY, min = Float.POSITIVE_INFINITY;
+            for (int i = 0; i < n; i++) { max = Math.max(max, w[off + i]); min = Math.min(min, w[off + i]); }
+            qmin = 0;
+            qmax = (1 << o.bits()) - 1;
+            scale = fp16(Math.max(max - min, 1e-5f) / qmax);
+            zero = Math.clamp((float) -Math.rint(min / scale), 0f, (float) qmax);
+        } else {
+            float max = 0;
+            for (int i = 0; i < n; i++) max = Math.max(max, Math.abs(w[off + i]));
+            qmin = -(1 << (o.bits() - 1));
+            qmax = (1 << (o.bits() - 1)) - 1;
+            scale = fp16(Math.max(max, 1e-5f) / qmax);
+            zero = 0;
+        }
+        for (int i = 0; i < n; i++) {
+            float q = Math.clamp((float) Math.rint(w[off + i] / scale) + zero, (float) qmin, (float) qmax);
+            if (deq != null) deq[deqOff + i] = (q - zero) * scale;
+            if (codes != null) codes[off + i] = (int) q;
+        }
+        if (params != null) { params[0] = scale; params[1] = zero; }
+    }
+
+    /** x rounded to F16 (and at least the smallest F16 subnormal). */
+    static float fp16(float x) {
+        float h = Float.float16ToFloat(Float.floatToFloat16(x));
+        return h == 0 ? Float.float16ToFloat((short) 1) : h;
+    }
+
+    static int groupLength(int cols, Options o) { return o.groupSize() == 0 ? cols : o.groupSize(); }
+
+    /** Ŵ (rows, cols): every group of w quantized and dequantized. */
+    public static float[] pseudoQuantize(float[] w, int rows, int cols, Options o) {
+        float[] out = new float[rows * cols];                           // (rows, cols)
+        int gs = groupLength(cols, o);
+        Parallel.forRange(rows, 16, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                for (int c = 0; c < cols; c += gs) quantizeGroup(w, r * cols + c, Math.min(gs, cols - c), o, out, r * cols + c, null, null);
+            }
+        });
+        return out;
+    }
+
+    /** The weight (rows, cols) quantized into quant4j integer groups (F16 scale, int8 zero point, packed codes). */
+    public static Tensor toTensor(String name, float[] w, int rows, int cols, Options o) {
+        IntQuantType type = o.storageType();
+        long rowBytes = type.rowBytes(cols);
+        MemorySegment data = MemorySegment.ofArray(new byte[Math.toIntExact(rowBytes * rows)]);
+        int gs = groupLength(cols, o), half = o.zeroPoint() ? 1 << (o.bits() - 1) : 0;
+        int[] codes = new int[rows * cols];                              // (rows, cols)
+        float[] params = new float[2];
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < type.groupsPerRow(cols); g++) {
+                int c0 = g * gs, n = Math.min(gs, cols - c0);
+                quantizeGroup(w, r * cols + c0, n, o, null, 0, codes, params);
+                for (int i = 0; i < n; i++) codes[r * cols + c0 + i] -= half; // unsigned → quant4j's signed codes
+                int zeroPoint = o.zeroPoint() ? (int) params[1] - half : 0;
+                type.writeGroup(data, r * rowBytes + type.groupOffset(cols, g), n, params[0], zeroPoint, codes, r * cols + c0);
+            }
+        }
+        return new Tensor(name, type, new long[]{rows, cols}, data);
+    }
+
+    // ---- the scale search ---------------------------------------------------------------------------------------
+
+    /** s_x: mean |x| of each input channel over the tokens of x (tokens, cols). */
+    static float[] meanAbs(float[] x, int tokens, int cols) {
+        double[] sum = new double[cols];
+        for (int t = 0; t < tokens; t++) for (int c = 0; c < cols; c++) sum[c] += Math.abs(x[t * cols + c]);
+        float[] m = new float[cols];                                     // (cols)
+        for (int c = 0; c < cols; c++) m[c] = (float) (sum[c] / tokens);
+        return m;
+    }
+
+    /** s = max(s_x^α, 1e-4), divided by sqrt(max(s) · min(s)). */
+    public static float[] scales(float[] meanAbs, double alpha) {
+        float[] s = new float[meanAbs.length];                           // (cols)
+        float max = 0, min = Float.POSITIVE_INFINITY;
+        for (int c = 0; c < s.length; c++) {
+            s[c] = Math.max((float) Math.pow(meanAbs[c], alpha), 1e-4f);
+            max = Math.max(max, s[c]);
+            min = Math.min(min, s[c]);
+        }
+        float norm = (float) Math.sqrt((double) max * min);
+        for (int c = 0; c < s.length; c++) s[c] /= norm;
+        return s;
+    }
+
+    /** Q(W · diag(s)) · diag(s)⁻¹ for W (rows, cols). */
+    static float[] scaledQuantized(float[] w, int rows, int cols, float[] s, Options o) {
+        float[] ws = new float[rows * cols];                             // (rows, cols)
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) ws[r * cols + c] = w[r * cols + c] * s[c];
+        float[] q = pseudoQuantize(ws, rows, cols, o);
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) q[r * cols + c] /= s[c];
+        return q;
+    }
+
+    /** The loss of a group's module with the group's layers replaced (name → (rows, cols) weights). */
+    @FunctionalInterface
+    interface ModuleLoss {
+        double loss(Map<String, float[]> candidate);
+    }
+
+    /** The searched scales of one group, with the losses of the grid (for the log). */
+    record Search(float[] scales, double alpha, double loss, double lossAtZero) {}
+
+    static Search search(float[] meanAbs, Map<String, float[]> layers, int cols, ModuleLoss module, Options o, Runnable step) {
+        float[] best = null;
+        double bestLoss = Double.POSITIVE_INFINITY, bestAlpha = -1, atZero = Double.NaN;
+        for (int i = 0; i < o.nGrid(); i++) {
+            double alpha = (double) i / o.nGrid();
+            float[] s = scales(meanAbs, alpha);
+            Map<String, float[]> candidate = new LinkedHashMap<>();
+            for (var e : layers.entrySet()) candidate.put(e.getKey(), scaledQuantized(e.getValue(), e.getValue().length / cols, cols, s, o));
+            double loss = module.loss(candidate);
+            if (i == 0) atZero = loss;
+            if (loss < bestLoss) { bestLoss = loss; bestAlpha = alpha; best = s; }
+            step.run();
+        }
+        if (best == null) throw new Q4jException("AWQ: no finite loss on the α grid for " + layers.keySet());
+        return new Search(best, bestAlpha, bestLoss, atZero);
+    }
+
+    // ---- the clip search ----------------------------------------------------------------------------------------
+
+    /**
+     * llm-awq's auto_clip_layer: for each (row, group) of w (rows, cols), the clamp max|w| · (1 − i / clipGrid),
+     * i < maxShrink · clipGrid, whose quantized group changes the group's partial outputs on the sampled tokens of x
+     * (tokens, cols) least. Returns the clamped weights.
+     */
+    public static float[] clip(float[] w, int rows, int cols, float[] x, int tokens, Options o) {
+        int gs = groupLength(cols, o), groups = (cols + gs - 1) / gs;
+        int stride = Math.max(1, tokens / o.clipTokens()), sampled = (tokens + stride - 1) / stride;
+        // G_g = mean over sampled tokens of x_g x_gᵀ, one (n, n) block per group
+        float[][] gram = new float[groups][];                            // [group](n, n)
+        Parallel.forRange(groups, 1, (g0, g1) -> {
+            for (int g = g0; g < g1; g++) {
+                int c0 = g * gs, n = Math.min(gs, cols - c0);
+                double[] acc = new double[n * n];
+                for (int t = 0; t < tokens; t += stride) {
+                    int xo = t * cols + c0;
+                    for (int i = 0; i < n; i++) {
+                        double xi = x[xo + i];
+                        if (xi == 0) continue;
+                        for (int j = 0; j < n; j++) acc[i * n + j] += xi * x[xo + j];
+                    }
+                }
+                float[] gm = new float[n * n];
+                for (int i = 0; i < n * n; i++) gm[i] = (float) (acc[i] / sampled);
+                gram[g] = gm;
+            }
+        });
+        float[] out = w.clone();                                         // (rows, cols)
+        int steps = (int) (o.maxShrink() * o.clipGrid());
+        Parallel.forRange(rows, 4, (r0, r1) -> {
+            float[] cur = new float[gs], deq = new float[gs], d = new float[gs];
+            for (int r = r0; r < r1; r++) {
+                for (int g = 0; g < groups; g++) {
+                    int c0 = g * gs, n = Math.min(gs, cols - c0), off = r * cols + c0;
+                    float orgMax = 0;
+                    for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
+                    float bestMax = orgMax;
+                    double minErr = Double.POSITIVE_INFINITY;
+                    for (int s = 0; s < steps; s++) {
+                        float max = orgMax * (1 - (float) s / o.clipGrid());
+                        for (int i = 0; i < n; i++) cur[i] = Math.clamp(w[off + i], -max, max);
+                        quantizeGroup(cur, 0, n, o, deq, 0, null, null);
+                        for (int i = 0; i < n; i++) d[i] = deq[i] - w[off + i];
+                        float[] gm = gram[g];
+                        double err = 0;
+                        for (int i = 0; i < n; i++) {
+                            if (d[i] == 0) continue;
+                            double row = 0;
+                            for (int j = 0; j < n; j++) row += gm[i * n + j] * d[j];
+                            err += d[i] * row;
+                        }
+                        if (err < minErr) { minErr = err; bestMax = max; }
+                    }
+                    for (int i = 0; i < n; i++) out[off + i] = Math.clamp(w[off + i], -bestMax, bestMax);
+                }
+            }
+        });
+        return out;
+    }
+
+    // ---- module outputs -----------------------------------------------------------------------------------------
+
+    private static final int CHUNK = 512;
+
+    /** Σ over tokens and outputs of (x · ΔWᵀ)², x (tokens, cols), ΔW (rows, cols): a linear layer's squared output error. */
+    static double squaredOutput(float[] x, int tokens, int cols, float[] deltaW, int rows) {
+        Tensor dw = Tensor.ofFloats("ΔW", deltaW, rows, cols);
+        float[] y = new float[CHUNK * rows];                             // (chunk, rows)
+        double sum = 0;
+        for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
+            int n = Math.min(CHUNK, tokens - t0);
+            float[] xs = java.util.Arrays.copyOfRange(x, t0 * cols, (t0 + n) * cols);
+            MatMul.matmul(dw, xs, y, n);
+            for (int i = 0; i < n * rows; i++) sum += (double) y[i] * y[i];
+        }
+        return sum;
+    }
+
+    static float[] minus(float[] a, float[] b) {
+        float[] d = new float[a.length];
+        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    /** Thrown (preallocated) to stop a block once the attention output has been seen. */
+    private static final class Stop extends RuntimeException {
+        Stop() { super(null, null, false, false); }
+    }
+
+    private static final Stop STOP = new Stop();
+
+    /**
+     * The attention module's input to its output projection, (len, qDim), for one sample's block input (len, dim),
+     * with the model's (candidate) q, k, v weights: the block is stopped there.
+     */
+    static float[] attentionOutput(Llama llama, Llama.State state, int l, float[] blockInput, int len) {
+        int qDim = llama.config.qDim();
+        float[] out = new float[len * qDim];
+        String wo = Model.attnOutput(l);
+        int[] filled = {0};
+        llama.setObserver((weight, x, batch, cols) -> {
+            if (!weight.equals(wo)) return;
+            System.arraycopy(x, 0, out, filled[0] * qDim, batch * qDim);
+            filled[0] += batch;
+            if (filled[0] == len) throw STOP;
+        });
+        try {
+            llama.block(state, l, blockInput.clone(), len);
+        } catch (Stop stop) {
+            // the rest of the block is not needed
+        } finally {
+            llama.setObserver(null);
+        }
+        if (filled[0] != len) throw new Q4jException("AWQ: " + wo + " saw " + filled[0] + " of " + len + " tokens");
+        return out;
+    }
+
+    // ---- the whole model ----------------------------------------------------------------------------------------
+
+    /** The linear layers of a block, their GGUF short names. */
+    static final String Q = "attn_q", K = "attn_k", V = "attn_v", O = "attn_output", GATE = "ffn_gate", UP = "ffn_up", DOWN = "ffn_down";
+
+    /**
+     * AWQ on every linear layer of every block: scale search and folding, clip search, quantization. The token
+     * embedding, output head and norms other than the folded ones are left as they are.
+     *
+     * @param samples calibration token sequences (each of the same length)
+     * @param log     per-group α and loss, per-block time; may be null
+     */
+    public static Model apply(Model model, int[][] samples, Options o, Consumer<String> log, SequentialCalibration.Progress progress) {
+        if (samples.length == 0) throw new Q4jException("AWQ needs at least one calibration sample");
+        if (progress == null) progress = SequentialCalibration.Progress.NONE;
+        LlamaConfig c = model.config();
+        int n = samples.length, len = samples[0].length, dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim();
+        for (int[] s : samples) if (s.length != len) throw new Q4jException("calibration samples must have the same length (" + len + " and " + s.length + ")");
+        int tokens = n * len;
+        boolean vToO = kvDim == dim && qDim == dim;                     // v_proj and o_proj of one shape (llm-awq's condition)
+        if (!vToO && log != null) log.accept("AWQ: v and o differ in shape (grouped-query attention); o is not scaled (as llm-awq)");
+        int groupsPerBlock = vToO ? 4 : 3;
+        long perBlock = n + (long) groupsPerBlock * o.nGrid() + (o.clip() && o.quantize() ? 5 : 0);
+        long total = perBlock * c.nLayers();
+        long[] done = {0};
+        SequentialCalibration.Progress p = progress;
+
+        Llama floatModel = new Llama(model);
+        float[][] hidden0 = new float[n][];                              // [sample](len, dim) the block's inputs
+        for (int i = 0; i < n; i++) hidden0[i] = floatModel.embed(samples[i]);
+        int batch = SequentialCalibration.batchFor(c, len);
+        Map<String, Tensor> replaced = new LinkedHashMap<>();
+        for (int l = 0; l < c.nLayers(); l++) {
+            long started = System.nanoTime();
+            String blk = "blk." + l + " ";
+            // 1. the float block's linear inputs over all samples; its outputs are the next block's inputs
+            float[] xAttn = new float[tokens * dim];                     // (tokens, dim)   input of q, k, v
+            float[] xO = new float[tokens * qDim];                       // (tokens, qDim)  input of o
+            float[] xFfn = new float[tokens * dim];                      // (tokens, dim)   input of gate, up
+            float[] xDown = new float[tokens * hidden];                  // (tokens, hidden) input of down
+            Map<String, float[]> sink = Map.of(Model.attnQ(l), xAttn, Model.attnOutput(l), xO, Model.ffnGate(l), xFfn, Model.ffnDown(l), xDown);
+            float[][] blockInput = new float[n][];                       // [sample](len, dim)
+            Llama.State state = floatModel.newState(len, batch);
+            for (int i = 0; i < n; i++) {
+                int base = i * len;
+                int[] filled = new int[1];
+                java.util.Map<String, Integer> at = new java.util.HashMap<>();
+                floatModel.setObserver((weight, x, b, cols) -> {
+                    float[] dst = sink.get(weight);
+                    if (dst == null) return;
+                    int pos = at.merge(weight, b, Integer::sum) - b;
+                    System.arraycopy(x, 0, dst, (base + pos) * cols, b * cols);
+                    filled[0] += b;
+                });
+                blockInput[i] = hidden0[i].clone();
+                floatModel.block(state, l, hidden0[i], len);
+                floatModel.setObserver(null);
+                if (filled[0] != 4 * len) throw new Q4jException("AWQ: block " + l + " showed " + filled[0] + " of " + 4 * len + " layer inputs");
+                p.update(++done[0], total, blk + "inputs");
+            }
+
+            // 2. the float weights of the block
+            Map<String, float[]> w = new LinkedHashMap<>();
+            for (String s : List.of(Q, K, V, O, GATE, UP, DOWN)) w.put(s, MatMul.toFloats(model.tensor(Model.blk(l, s + ".weight"))));
+            float[] attnNorm = MatMul.toFloats(model.tensor(Model.attnNorm(l))).clone();  // (dim)
+            float[] ffnNorm = MatMul.toFloats(model.tensor(Model.ffnNorm(l))).clone();    // (dim)
+            String vBiasName = Model.blk(l, "attn_v.bias");
+            float[] vBias = model.has(vBiasName) ? MatMul.toFloats(model.tensor(vBiasName)).clone() : null;
+            Runnable step = () -> p.update(++done[0], total, blk + "scale search");
+
+            // 3. the scale searches, each on the float weights
+            final int layer = l;
+            Search attn = search(meanAbs(xAttn, tokens, dim), pick(w, Q, K, V), dim, cand -> {
+                Map<String, Tensor> t = new LinkedHashMap<>();
+                t.put(Model.attnQ(layer), Tensor.ofFloats(Model.attnQ(layer), cand.get(Q), qDim, dim));
+                t.put(Model.attnK(layer), Tensor.ofFloats(Model.attnK(layer), cand.get(K), kvDim, dim));
+                t.put(Model.attnV(layer), Tensor.ofFloats(Model.attnV(layer), cand.get(V), kvDim, dim));
+                Llama candidate = new Llama(model.withTensors(t));
+                Llama.State st = candidate.newState(len, batch);
+                float[] wo = w.get(O);
+                double sum = 0;
+                for (int i = 0; i < n; i++) {
+                    float[] a = attentionOutput(candidate, st, layer, blockInput[i], len);           // (len, qDim)
+                    float[] ref = java.util.Arrays.copyOfRange(xO, i * len * qDim, (i + 1) * len * qDim);
+                    // ‖(a − ref) · Woᵀ‖²: the attention module's output error (o in float)
+                    sum += squaredOutput(minus(a, ref), len, qDim, wo, dim);
+                }
+                return sum / ((double) tokens * dim);
+            }, o, step);
+            log(log, l, "attn_q,attn_k,attn_v", attn);
+
+            Search out = null;
+            if (vToO) {
+                out = search(meanAbs(xO, tokens, qDim), pick(w, O), qDim,
+                        cand -> squaredOutput(xO, tokens, qDim, minus(cand.get(O), w.get(O)), dim) / ((double) tokens * dim), o, step);
+                log(log, l, "attn_output", out);
+            }
+
+            Search ffn = search(meanAbs(xFfn, tokens, dim), pick(w, GATE, UP), dim, cand -> {
+                // the feed-forward module: down(silu(x·Gateᵀ) ⊙ (x·Upᵀ)), down in float; xDown is the float module's hidden
+                Tensor gate = Tensor.ofFloats("gate", cand.get(GATE), hidden, dim), up = Tensor.ofFloats("up", cand.get(UP), hidden, dim);
+                float[] g = new float[CHUNK * hidden], u = new float[CHUNK * hidden];                 // (chunk, hidden)
+                double sum = 0;
+                for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
+                    int m = Math.min(CHUNK, tokens - t0);
+                    float[] xs = java.util.Arrays.copyOfRange(xFfn, t0 * dim, (t0 + m) * dim);
+                    MatMul.matmul(gate, xs, g, m);
+                    MatMul.matmul(up, xs, u, m);
+                    float[] d = new float[m * hidden];
+                    for (int i = 0; i < m * hidden; i++) d[i] = g[i] / (1f + (float) Math.exp(-g[i])) * u[i] - xDown[t0 * hidden + i];
+                    sum += squaredOutput(d, m, hidden, w.get(DOWN), dim);
+                }
+                return sum / ((double) tokens * dim);
+            }, o, step);
+            log(log, l, "ffn_gate,ffn_up", ffn);
+
+            Search down = search(meanAbs(xDown, tokens, hidden), pick(w, DOWN), hidden,
+                    cand -> squaredOutput(xDown, tokens, hidden, minus(cand.get(DOWN), w.get(DOWN)), dim) / ((double) tokens * dim), o, step);
+            log(log, l, "ffn_down", down);
+
+            // 4. fold: prev op ÷ s, layers' columns × s, kept inputs ÷ s
+            for (int i = 0; i < dim; i++) attnNorm[i] /= attn.scales()[i];
+            for (String s : List.of(Q, K, V)) scaleColumns(w.get(s), dim, attn.scales());
+            divideColumns(xAttn, dim, attn.scales());
+            if (out != null) {
+                scaleRows(w.get(V), dim, out.scales(), vBias);
+                scaleColumns(w.get(O), qDim, out.scales());
+                divideColumns(xO, qDim, out.scales());
+            }
+            for (int i = 0; i < dim; i++) ffnNorm[i] /= ffn.scales()[i];
+            for (String s : List.of(GATE, UP)) scaleColumns(w.get(s), dim, ffn.scales());
+            divideColumns(xFfn, dim, ffn.scales());
+            scaleRows(w.get(UP), dim, down.scales(), null);
+            scaleColumns(w.get(DOWN), hidden, down.scales());
+            divideColumns(xDown, hidden, down.scales());
+
+            // 5. clip (not q and k: their outputs meet in q·kᵀ), then quantize
+            Map<String, float[]> inputOf = Map.of(V, xAttn, O, xO, GATE, xFfn, UP, xFfn, DOWN, xDown);
+            for (String s : List.of(Q, K, V, O, GATE, UP, DOWN)) {
+                String name = Model.blk(l, s + ".weight");
+                Tensor t = model.tensor(name);
+                int rows = (int) t.rows(), cols = (int) t.cols();
+                float[] ws = w.get(s);
+                if (o.quantize()) {
+                    if (o.clip() && inputOf.containsKey(s)) {
+                        ws = clip(ws, rows, cols, inputOf.get(s), tokens, o);
+                        p.update(++done[0], total, blk + s + " clip");
+                    }
+                    replaced.put(name, toTensor(name, ws, rows, cols, o));
+                } else {
+                    replaced.put(name, Tensor.ofFloats(name, ws, rows, cols));
+                }
+            }
+            replaced.put(Model.attnNorm(l), Tensor.ofFloats(Model.attnNorm(l), attnNorm, dim));
+            replaced.put(Model.ffnNorm(l), Tensor.ofFloats(Model.ffnNorm(l), ffnNorm, dim));
+            if (vBias != null && out != null) replaced.put(vBiasName, Tensor.ofFloats(vBiasName, vBias, kvDim));
+            if (log != null) log.accept(String.format("blk.%d: %s, %.2f s", l, o.describe(), (System.nanoTime() - started) / 1e9));
+        }
+        return model.withTensors(replaced);
+    }
+
+    private static Map<String, float[]> pick(Map<String, float[]> w, String... names) {
+        Map<String, float[]> m = new LinkedHashMap<>();
+        for (String s : names) m.put(s, w.get(s));
+        return m;
+    }
+
+    private static void log(Consumer<String> log, int l, String group, Search s) {
+        if (log != null) log.accept(String.format("blk.%d %s: α = %.2f, output error %.4g (α = 0: %.4g)", l, group, s.alpha(), s.loss(), s.lossAtZero()));
+    }
+
+    /** W[:, c] ×= s[c] for W (rows, cols). */
+    static void scaleColumns(float[] w, int cols, float[] s) {
+        for (int i = 0; i < w.length; i++) w[i] *= s[i % cols];
+    }
+
+    /** x[:, c] ÷= s[c] for x (tokens, cols). */
+    static void divideColumns(float[] x, int cols, float[] s) {
+        for (int i = 0; i < x.length; i++) x[i] /= s[i % cols];
+    }
+
+    /** W[r, :] ÷= s[r] for W (rows, cols), and the bias (rows) with it. */
+    static void scaleRows(float[] w, int cols, float[] s, float[] bias) {
+        for (int i = 0; i < w.length; i++) w[i] /= s[i / cols];
+        if (bias != null) for (int r = 0; r < bias.length; r++) bias[r] /= s[r];
+    }
+}
