@@ -121,7 +121,8 @@ final class TrainCommand implements Callable<Integer> {
                 c.vocabSize(), params.count(), fq != null ? "; " + fq.describe() + (actQuant ? ", 8-bit activations" : "") : "");
         System.out.printf("data   %s: %,d tokens%s%n", data, train.tokens().length, validation != null ? "; validation " + val + ": " + validation.tokens().length + " tokens" : "");
         if (saveInit != null) {
-            org.quant4j.io.safetensors.SafetensorsWriter.writeTensors(saveInit, Map.of("format", "pt"), params.toModel(Map.of(), "init").tensors().values());
+            org.quant4j.io.safetensors.SafetensorsWriter.writeTensors(saveInit, Map.of("format", "pt", "quant4j.train", trainingSetup(params.config, o)),
+                    params.toModel(Map.of(), "init").tensors().values());
             System.out.println("wrote  " + saveInit + " (initial weights)");
         }
         double initialVal = runSteps(trainer, validation);
@@ -145,6 +146,20 @@ final class TrainCommand implements Callable<Integer> {
             System.out.printf("wrote  %s (%.3f MiB)%n", exportQuantized, q.byteSize() / 1048576.0);
         }
         return 0;
+    }
+
+    /** The model shape and training setup as JSON, for a reimplementation to rebuild the same run (tools/torch_train_compare.py). */
+    static String trainingSetup(LlamaConfig c, Trainer.Options o) {
+        var m = new com.fasterxml.jackson.databind.ObjectMapper();
+        var n = m.createObjectNode();
+        n.put("dim", c.dim()).put("hidden_dim", c.hiddenDim()).put("n_layers", c.nLayers()).put("n_heads", c.nHeads())
+                .put("n_kv_heads", c.nKvHeads()).put("head_dim", c.headDim()).put("vocab_size", c.vocabSize()).put("norm_eps", c.normEps())
+                .put("rope_theta", c.ropeTheta()).put("rope_type", c.ropeType().name()).put("rope_scaling", c.ropeScaling() != null)
+                .put("tied_embeddings", c.tiedEmbeddings()).put("qkv_bias", c.qkvBias());
+        n.put("steps", o.steps()).put("batch", o.batch()).put("seq", o.seq()).put("lr", o.lr()).put("min_lr", o.minLr()).put("warmup", o.warmup())
+                .put("grad_clip", o.gradClip()).put("beta1", o.adam().beta1()).put("beta2", o.adam().beta2()).put("eps", o.adam().eps())
+                .put("weight_decay", o.adam().weightDecay()).put("decayed", "tensors of rank >= 2 (embedding, head, linear weights); not the norms");
+        return n.toString();
     }
 
     /** The loss and validation-perplexity curves (--plot, default OUT.png). */
@@ -217,12 +232,12 @@ final class TrainCommand implements Callable<Integer> {
             System.out.printf("model  %d layers, dim %d, vocab %d; frozen base: linear weights %s (%.3f MiB in all)%n", c.nLayers(), c.dim(), c.vocabSize(), types, base.byteSize() / 1048576.0);
             System.out.printf("QLoRA  rank %d, alpha %s, targets %s: %,d trainable parameters%n", rank, alpha, lora.targets, lora.count());
             System.out.printf("data   %s: %,d tokens%s%n", data, train.tokens().length, validation != null ? "; validation " + val + ": " + validation.tokens().length + " tokens" : "");
-            double initialVal = runSteps(trainer, validation);
-            if (output.getParent() != null) Files.createDirectories(output.getParent());
-            if (saveBase != null) {
+            if (saveBase != null) {  // first: a base the format cannot hold fails before training, not after
                 ModelSaver.save(base, saveBase, ModelSaver.Format.fromName(saveBase), null, 0, init);
                 System.out.println("wrote  " + saveBase + " (the quantized base)");
             }
+            double initialVal = runSteps(trainer, validation);
+            if (output.getParent() != null) Files.createDirectories(output.getParent());
             if (merge) {
                 Model merged = lora.merge(base).withMetadata(Map.of("general.name", GgufValue.string("quant4j QLoRA merged")));
                 ModelSaver.save(merged, output, ModelSaver.Format.fromName(output), null, 0, init);
