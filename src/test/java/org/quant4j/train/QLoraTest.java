@@ -108,6 +108,18 @@ class QLoraTest {
             assertArrayEquals(new long[]{24, 4}, f.info("base_model.model.model.layers.1.mlp.up_proj.lora_B.weight").shape());
             float[] qB = org.quant4j.kernel.MatMul.toFloats(f.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight"));
             assertFalse(java.util.Arrays.equals(qB, s.lora().pair(Model.attnQ(0)).b().value()), "q's lora_B is stored in HF row order");
+            // in Hugging Face's layout, the file's B·A is exactly what merging adds to HF's q_proj (llama.cpp's q rows un-permuted)
+            float[] qA = org.quant4j.kernel.MatMul.toFloats(f.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+            float[] hfMerged = org.quant4j.kernel.MatMul.toFloats(org.quant4j.io.hf.HfCheckpoint.permute(s.lora().merge(s.base()).tensor(Model.attnQ(0)), c.nHeads(), false));
+            float[] hfBase = org.quant4j.kernel.MatMul.toFloats(org.quant4j.io.hf.HfCheckpoint.permute(s.base().tensor(Model.attnQ(0)), c.nHeads(), false));
+            int in = c.dim(), r = 4;
+            for (int o = 0; o < c.qDim(); o++) {
+                for (int i = 0; i < in; i++) {
+                    float delta = 0;
+                    for (int k = 0; k < r; k++) delta += qB[o * r + k] * qA[k * in + i];
+                    assertEquals(hfBase[o * in + i] + s.lora().scaling() * delta, hfMerged[o * in + i], 1e-5f, "HF q_proj row " + o + " col " + i);
+                }
+            }
         }
         PeftAdapter back = PeftAdapter.read(adapter, c);
         assertEquals(4, back.rank());
