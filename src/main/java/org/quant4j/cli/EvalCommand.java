@@ -33,6 +33,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--chunks", defaultValue = "-1", description = "at most this many chunks (default: all)") int chunks;
     @Option(names = "--save-logits", paramLabel = "FILE", description = "write base logits for later --kl-base runs (llama.cpp's --kl-divergence-base format)") Path saveLogits;
     @Option(names = "--kl-base", paramLabel = "FILE", description = "compare with a base model's saved logits") Path klBase;
+    @Option(names = "--lora", paramLabel = "DIR", description = "apply a LoRA adapter (PEFT directory: adapter_config.json + adapter_model.safetensors) at run time") Path lora;
     @Option(names = "--tokenizer", description = "tokenizer.bin for llama2.c checkpoints") Path tokenizerPath;
     @Option(names = "--json", description = "machine-readable output") boolean json;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
@@ -45,7 +46,7 @@ final class EvalCommand implements Callable<Integer> {
             if (modelPath == null) throw new Q4jException("--embeddings needs MODEL (the encoder to compare) and BASE");
             return EmbedCommand.evalEmbeddings(modelPath, embeddingsBase, textFile != null ? textFile : Defaults.evalText(), sentences, queries, json);
         }
-        try (Model model = ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath)) {
+        try (Model model = org.quant4j.io.peft.PeftAdapter.attach(ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath), lora)) {
             Tokenizer tok = Tokenizers.fromMetadata(model.metadata(), model.source());
             Llama llama = new Llama(model);
             Map<String, Object> out = new LinkedHashMap<>();

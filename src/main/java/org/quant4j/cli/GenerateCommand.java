@@ -26,12 +26,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--repeat-penalty", defaultValue = "1.0") float repeatPenalty;
     @Option(names = "--repeat-last-n", defaultValue = "64") int repeatLastN;
     @Option(names = "--seed", defaultValue = "42") long seed;
+    @Option(names = "--lora", paramLabel = "DIR", description = "apply a LoRA adapter (PEFT directory: adapter_config.json + adapter_model.safetensors) at run time") Path lora;
     @Option(names = "--tokenizer", description = "tokenizer.bin for llama2.c checkpoints (default: one beside the model)") Path tokenizerPath;
     @Option(names = "--ctx", description = "context length (default: the model's)") Integer ctx;
     @Option(names = "--no-stats", description = "do not print timing to stderr") boolean noStats;
 
     @Override public Integer call() {
-        try (Model model = ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath)) {
+        try (Model model = org.quant4j.io.peft.PeftAdapter.attach(ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath), lora)) {
             Tokenizer tok = Tokenizers.fromMetadata(model.metadata(), model.source());
             Llama llama = new Llama(model);
             int context = ctx != null ? ctx : Math.min(model.config().contextLength(), 4096);

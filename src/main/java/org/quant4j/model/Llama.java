@@ -113,6 +113,15 @@ public final class Llama {
             throw new Q4jException(model.source() + ": unknown activation quantization '" + activationMode + "'");
         }
         for (Tensor t : model.tensors().values()) {
+            if (t.name().endsWith(LORA_A)) {
+                String w = t.name().substring(0, t.name().length() - LORA_A.length());
+                Tensor b = model.tensor(w + LORA_B), base = model.tensor(w);
+                if (t.cols() != base.cols() || b.rows() != base.rows() || b.cols() != t.rows()) throw new Q4jException(model.source() + ": LoRA tensors of " + w + " do not fit its shape");
+                var s = model.metadata().get(LORA_SCALING_KEY);
+                if (s == null) throw new Q4jException(model.source() + ": LoRA tensors without " + LORA_SCALING_KEY);
+                loraScaling = (float) s.asDouble();
+                lora.put(w, new Tensor[]{t, b});
+            }
             if (t.name().endsWith(INPUT_SCALE)) inputScales.put(t.name().substring(0, t.name().length() - INPUT_SCALE.length()) + ".weight", MatMul.toFloats(t)[0]);
         }
     }
@@ -142,8 +151,25 @@ public final class Llama {
         System.arraycopy(s.transformed, 0, x, 0, batch * cols);
     }
 
-    /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
+    /** LoRA adapters applied at run time (see io/peft/PeftAdapter.attach): W.lora_a (r, in), W.lora_b (out, r), scale α/r. */
+    public static final String LORA_A = ".lora_a", LORA_B = ".lora_b", LORA_SCALING_KEY = "quant4j.lora.scaling";
+    private final java.util.Map<String, Tensor[]> lora = new java.util.HashMap<>(); // weight name → {A, B}
+    private float loraScaling;
+
+    /** out = x · Wᵀ for one linear layer, plus (α/r)·(x·Aᵀ)·Bᵀ when a LoRA adapter is attached to W. */
     private void linear(Tensor w, float[] x, float[] out, int batch) {
+        linearBase(w, x, out, batch);
+        Tensor[] ab = lora.isEmpty() ? null : lora.get(w.name());
+        if (ab == null) return;
+        int r = (int) ab[0].rows(), outDim = (int) w.rows();
+        float[] u = new float[batch * r], delta = new float[batch * outDim]; // (batch, r) x·Aᵀ; (batch, out) u·Bᵀ
+        MatMul.matmul(ab[0], x, u, batch);
+        MatMul.matmul(ab[1], u, delta, batch);
+        for (int i = 0; i < batch * outDim; i++) out[i] += loraScaling * delta[i];
+    }
+
+    /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
+    private void linearBase(Tensor w, float[] x, float[] out, int batch) {
         if (observer != null) observer.onInput(w.name(), x, batch, (int) w.cols());
         if (simulatedActivationBits > 0 && w.type() instanceof org.quant4j.format.IntQuantType) {
             int cols = (int) w.cols();

@@ -3,6 +3,7 @@ package org.quant4j.train;
 import org.quant4j.train.Params.Param;
 
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -23,9 +24,12 @@ public final class AdamW {
     final Map<Param, float[]> m = new IdentityHashMap<>(), v = new IdentityHashMap<>(); // first and second moments, shaped as the parameter
     int t;                                                                                  // updates done
 
-    public AdamW(Params params, Hyper hyper) {
+    public AdamW(Params params, Hyper hyper) { this(params.all(), hyper); }
+
+    /** An optimizer for these parameters only (QLoRA: the adapters; the base stays frozen). */
+    public AdamW(List<Param> params, Hyper hyper) {
         this.hyper = hyper;
-        for (Param p : params.all()) {
+        for (Param p : params) {
             m.put(p, new float[p.value().length]);
             v.put(p, new float[p.value().length]);
         }
@@ -34,11 +38,14 @@ public final class AdamW {
     public int updates() { return t; }
 
     /** One update of every parameter from its gradient. */
-    public void update(Params params, float lr) {
+    public void update(Params params, float lr) { update(params.all(), lr); }
+
+    /** One update of each of {@code params} (those given to the constructor) from its gradient. */
+    public void update(List<Param> params, float lr) {
         t++;
         float b1 = hyper.beta1(), b2 = hyper.beta2();
         float correction1 = (float) (1 - Math.pow(b1, t)), correction2 = (float) (1 - Math.pow(b2, t));
-        for (Param p : params.all()) {
+        for (Param p : params) {
             float[] w = p.value(), g = p.grad(), mp = m.get(p), vp = v.get(p);
             float decay = p.shape().length >= 2 ? hyper.weightDecay() : 0f;
             for (int i = 0; i < w.length; i++) {
@@ -59,13 +66,15 @@ public final class AdamW {
     }
 
     /** Scales every gradient so that their global L2 norm is at most {@code maxNorm}; returns the norm before clipping. */
-    public static float clipGradients(Params params, float maxNorm) {
+    public static float clipGradients(Params params, float maxNorm) { return clipGradients(params.all(), maxNorm); }
+
+    public static float clipGradients(List<Param> params, float maxNorm) {
         double ss = 0;
-        for (Param p : params.all()) for (float g : p.grad()) ss += (double) g * g;
+        for (Param p : params) for (float g : p.grad()) ss += (double) g * g;
         float norm = (float) Math.sqrt(ss);
         if (maxNorm > 0 && norm > maxNorm) {
             float s = maxNorm / norm;
-            for (Param p : params.all()) {
+            for (Param p : params) {
                 float[] g = p.grad();
                 for (int i = 0; i < g.length; i++) g[i] *= s;
             }

@@ -1,9 +1,12 @@
 package org.quant4j.train;
 
 import org.quant4j.kernel.FloatKernels;
+import org.quant4j.kernel.MatMul;
 import org.quant4j.kernel.Parallel;
 import org.quant4j.model.Llama;
 import org.quant4j.model.LlamaConfig;
+import org.quant4j.model.Model;
+import org.quant4j.tensor.Tensor;
 import org.quant4j.train.Params.Param;
 import org.quant4j.util.Q4jException;
 
@@ -31,6 +34,11 @@ import java.util.Map;
  * normalises its input before quantizing it; here q/k/v and gate/up already read an RMSNorm output, while attn_output
  * and ffn_down quantize their inputs without an extra norm (the "RMSNorm-free" variant: the architecture, and so the
  * exported model, stays plain Llama).
+ *
+ * <p>QLoRA: with a frozen quantized base and a {@link Lora} adapter, every linear layer computes
+ * y = x·Ŵᵀ + (α/r)·(x·Aᵀ)·Bᵀ where Ŵ is read from its quantized tensor (any storage type; rows dequantized on the fly
+ * by the runtime's kernels, never stored as floats). The backward pass sends dx += dy·Ŵ through the same rows and gives
+ * W no gradient; only A and B learn. The embedding, norms and head are frozen too (their gradients are not used).
  */
 public final class LlamaTrainer {
     public final LlamaConfig config;
@@ -39,6 +47,13 @@ public final class LlamaTrainer {
     private final FakeQuant weightQuant;        // null: full precision
     private final boolean activationQuant;      // 8-bit absmax per token on every linear layer's input
     private final Map<Param, float[]> effective = new IdentityHashMap<>(); // ŵ of each linear weight for this step
+
+    // ---- QLoRA (null otherwise) ------------------------------------------------------------------------------------
+    private final Map<Param, Tensor> frozen;    // the quantized linear weights of the base, by parameter
+    private final Lora lora;                    // the adapters; layers without one compute x·Ŵᵀ only
+    private final Map<Param, float[]> loraHidden;  // (N, r) u = x·Aᵀ of the last forward, per adapted weight
+    private final float[] loraOut, loraDOut;    // (N, max out) scratch: u·Bᵀ; (α/r)·dy
+    private final float[] loraDHidden;          // (N, r) du
 
     // ---- activations, saved by forward for backward (N = B·T) ---------------------------------------------------
     private final int[] inputs, targets;        // (N)
@@ -68,6 +83,19 @@ public final class LlamaTrainer {
     private float[] softTargets;                // (N, vocab) teacher probabilities of the last forward, or null
 
     public LlamaTrainer(Params params, int batch, int seq, FakeQuant weightQuant, boolean activationQuant) {
+        this(params, batch, seq, weightQuant, activationQuant, null, null);
+    }
+
+    /**
+     * QLoRA: {@code params} from {@link Params#fromModel(Model, boolean) Params.fromModel(base, false)} (no float copy
+     * of the linear weights), whose linear weights are read from {@code base}'s quantized tensors, plus an adapter.
+     */
+    public static LlamaTrainer qlora(Params params, Model base, Lora lora, int batch, int seq) {
+        if (lora.config.nLayers() != params.config.nLayers() || lora.config.dim() != params.config.dim()) throw new Q4jException("the LoRA adapter's shape does not match the model's");
+        return new LlamaTrainer(params, batch, seq, null, false, base, lora);
+    }
+
+    private LlamaTrainer(Params params, int batch, int seq, FakeQuant weightQuant, boolean activationQuant, Model base, Lora lora) {
         this.config = params.config;
         this.params = params;
         this.B = batch;
@@ -96,6 +124,25 @@ public final class LlamaTrainer {
         dQ = new float[N * qDim]; dAttOut = new float[N * qDim];
         dK = new float[N * kvDim]; dV = new float[N * kvDim];
         dGate = new float[N * hidden]; dUp = new float[N * hidden];
+        this.lora = lora;
+        if (base != null) {
+            frozen = new IdentityHashMap<>();
+            loraHidden = new IdentityHashMap<>();
+            for (Param p : params.all()) {
+                if (!p.linear()) continue;
+                Tensor t = base.tensor(p.name());
+                if (t.rows() != p.rows() || t.cols() != p.cols()) throw new Q4jException(base.source() + ": tensor " + t.name() + " is " + t.rows() + "×" + t.cols() + ", the config needs " + p.rows() + "×" + p.cols());
+                frozen.put(p, t);
+                if (lora != null && lora.pair(p.name()) != null) loraHidden.put(p, new float[N * lora.rank]);
+            }
+            int maxOut = Math.max(Math.max(dim, qDim), hidden);
+            loraOut = new float[N * maxOut];
+            loraDOut = new float[N * maxOut];
+            loraDHidden = new float[N * (lora != null ? lora.rank : 0)];
+        } else {
+            if (!params.hasLinearValues()) throw new Q4jException("these parameters hold no linear weights: train them as QLoRA with their quantized base");
+            frozen = null; loraHidden = null; loraOut = loraDOut = loraDHidden = null;
+        }
         int half = c.headDim() / 2;
         float[] freq = Llama.ropeFrequencies(c, null);
         ropeCos = new float[seq * half];
@@ -114,6 +161,9 @@ public final class LlamaTrainer {
     public FakeQuant weightQuant() { return weightQuant; }
 
     public boolean activationQuant() { return activationQuant; }
+
+    /** The adapter under QLoRA, else null. */
+    public Lora lora() { return lora; }
 
     /** The weight a linear layer computes with this step: ŵ under QAT, else w itself. */
     private float[] w(Param p) {
@@ -155,26 +205,26 @@ public final class LlamaTrainer {
             // attention block
             rmsnormForward(xNorm1[l], rstd1[l], residual[l], params.attnNorm[l].value(), N, dim, c.normEps());
             if (activationQuant) FakeQuant.activations8bit(xNorm1[l], N, dim);
-            matmulForward(q[l], xNorm1[l], w(params.wq[l]), N, dim, qDim);
-            matmulForward(k[l], xNorm1[l], w(params.wk[l]), N, dim, kvDim);
-            matmulForward(v[l], xNorm1[l], w(params.wv[l]), N, dim, kvDim);
+            linearForward(params.wq[l], q[l], xNorm1[l], N);
+            linearForward(params.wk[l], k[l], xNorm1[l], N);
+            linearForward(params.wv[l], v[l], xNorm1[l], N);
             rope(q[l], c.nHeads(), N, false);
             rope(k[l], c.nKvHeads(), N, false);
             attentionForward(attOut[l], att[l], q[l], k[l], v[l]);
             if (activationQuant) FakeQuant.activations8bit(attOut[l], N, qDim);
-            matmulForward(scratchDim, attOut[l], w(params.wo[l]), N, qDim, dim);
+            linearForward(params.wo[l], scratchDim, attOut[l], N);
             for (int i = 0; i < N * dim; i++) xMid[l][i] = residual[l][i] + scratchDim[i];
             // feed-forward block
             rmsnormForward(xNorm2[l], rstd2[l], xMid[l], params.ffnNorm[l].value(), N, dim, c.normEps());
             if (activationQuant) FakeQuant.activations8bit(xNorm2[l], N, dim);
-            matmulForward(gate[l], xNorm2[l], w(params.wGate[l]), N, dim, hidden);
-            matmulForward(up[l], xNorm2[l], w(params.wUp[l]), N, dim, hidden);
+            linearForward(params.wGate[l], gate[l], xNorm2[l], N);
+            linearForward(params.wUp[l], up[l], xNorm2[l], N);
             for (int i = 0; i < N * hidden; i++) {
                 float g = gate[l][i];
                 swiglu[l][i] = g / (1f + (float) Math.exp(-g)) * up[l][i];
             }
             if (activationQuant) FakeQuant.activations8bit(swiglu[l], N, hidden);
-            matmulForward(scratchDim, swiglu[l], w(params.wDown[l]), N, hidden, dim);
+            linearForward(params.wDown[l], scratchDim, swiglu[l], N);
             for (int i = 0; i < N * dim; i++) residual[l + 1][i] = xMid[l][i] + scratchDim[i];
         }
         rmsnormForward(xFinal, rstdFinal, residual[c.nLayers()], params.outputNorm.value(), N, dim, c.normEps());
@@ -230,13 +280,13 @@ public final class LlamaTrainer {
         }
         float[] dLogits = probs;
         Arrays.fill(dNorm, 0f);
-        matmulBackward(dNorm, head().grad(), dLogits, xFinal, head().value(), N, dim, vocab);
+        matmulBackward(dNorm, frozen != null ? null : head().grad(), dLogits, xFinal, head().value(), N, dim, vocab);
         Arrays.fill(dResidual, 0f);
         rmsnormBackward(dResidual, params.outputNorm.grad(), dNorm, residual[c.nLayers()], rstdFinal, params.outputNorm.value(), N, dim);
         for (int l = c.nLayers() - 1; l >= 0; l--) {
             // dResidual holds ∂L/∂residual[l + 1] = ∂L/∂xMid (through the skip) + the feed-forward branch's share
             Arrays.fill(dGate, 0f);           // dGate first receives ∂L/∂swiglu
-            matmulBackward(dGate, params.wDown[l].grad(), dResidual, swiglu[l], w(params.wDown[l]), N, hidden, dim);
+            linearBackward(params.wDown[l], dGate, dResidual, swiglu[l], N);
             float[] g = gate[l], u = up[l];
             for (int i = 0; i < N * hidden; i++) {
                 float dOut = dGate[i];
@@ -246,12 +296,12 @@ public final class LlamaTrainer {
                 dGate[i] = dOut * u[i] * sigmoid * (1f + g[i] * (1f - sigmoid));
             }
             Arrays.fill(dNorm, 0f);
-            matmulBackward(dNorm, params.wGate[l].grad(), dGate, xNorm2[l], w(params.wGate[l]), N, dim, hidden);
-            matmulBackward(dNorm, params.wUp[l].grad(), dUp, xNorm2[l], w(params.wUp[l]), N, dim, hidden);
+            linearBackward(params.wGate[l], dNorm, dGate, xNorm2[l], N);
+            linearBackward(params.wUp[l], dNorm, dUp, xNorm2[l], N);
             rmsnormBackward(dResidual, params.ffnNorm[l].grad(), dNorm, xMid[l], rstd2[l], params.ffnNorm[l].value(), N, dim);
             // dResidual now holds ∂L/∂xMid[l]; the attention branch
             Arrays.fill(dAttOut, 0f);
-            matmulBackward(dAttOut, params.wo[l].grad(), dResidual, attOut[l], w(params.wo[l]), N, qDim, dim);
+            linearBackward(params.wo[l], dAttOut, dResidual, attOut[l], N);
             Arrays.fill(dQ, 0f);
             Arrays.fill(dK, 0f);
             Arrays.fill(dV, 0f);
@@ -259,9 +309,9 @@ public final class LlamaTrainer {
             rope(dQ, c.nHeads(), N, true);
             rope(dK, c.nKvHeads(), N, true);
             Arrays.fill(dNorm, 0f);
-            matmulBackward(dNorm, params.wq[l].grad(), dQ, xNorm1[l], w(params.wq[l]), N, dim, qDim);
-            matmulBackward(dNorm, params.wk[l].grad(), dK, xNorm1[l], w(params.wk[l]), N, dim, kvDim);
-            matmulBackward(dNorm, params.wv[l].grad(), dV, xNorm1[l], w(params.wv[l]), N, dim, kvDim);
+            linearBackward(params.wq[l], dNorm, dQ, xNorm1[l], N);
+            linearBackward(params.wk[l], dNorm, dK, xNorm1[l], N);
+            linearBackward(params.wv[l], dNorm, dV, xNorm1[l], N);
             rmsnormBackward(dResidual, params.attnNorm[l].grad(), dNorm, residual[l], rstd1[l], params.attnNorm[l].value(), N, dim);
         }
         float[] dEmb = params.tokenEmbedding.grad();
@@ -270,6 +320,67 @@ public final class LlamaTrainer {
     }
 
     // ---- layers ---------------------------------------------------------------------------------------------------
+
+    /**
+     * out = in·Wᵀ for linear weight p: in (N, in), out (N, out). Under QLoRA, W is the frozen quantized tensor (the
+     * runtime's kernel dequantizes its rows on the fly) and the adapter adds (α/r)·(in·Aᵀ)·Bᵀ, saving u = in·Aᵀ.
+     */
+    private void linearForward(Param p, float[] out, float[] in, int N) {
+        int I = p.cols(), O = p.rows();
+        if (frozen == null) {
+            matmulForward(out, in, w(p), N, I, O);
+            return;
+        }
+        MatMul.matmul(frozen.get(p), in, out, N);
+        Lora.Pair ab = lora == null ? null : lora.pair(p.name());
+        if (ab == null) return;
+        int r = lora.rank;
+        float[] u = loraHidden.get(p);                                  // (N, r)
+        matmulForward(u, in, ab.a().value(), N, I, r);
+        matmulForward(loraOut, u, ab.b().value(), N, r, O);                // (N, O)
+        float s = lora.scaling();
+        for (int i = 0; i < N * O; i++) out[i] += s * loraOut[i];
+    }
+
+    /**
+     * Backward of {@link #linearForward}: dIn += dOut·W and dW += dOutᵀ·in; under QLoRA dIn += dOut·Ŵ (rows of the
+     * quantized tensor dequantized on the fly, no gradient for W) and, through the adapter with g = (α/r)·dOut:
+     * dB += gᵀ·u, du = g·B, dA += duᵀ·in, dIn += du·A.
+     */
+    private void linearBackward(Param p, float[] dIn, float[] dOut, float[] in, int N) {
+        int I = p.cols(), O = p.rows();
+        if (frozen == null) {
+            matmulBackward(dIn, p.grad(), dOut, in, w(p), N, I, O);
+            return;
+        }
+        frozenBackward(dIn, dOut, frozen.get(p), N);
+        Lora.Pair ab = lora == null ? null : lora.pair(p.name());
+        if (ab == null) return;
+        int r = lora.rank;
+        float s = lora.scaling();
+        for (int i = 0; i < N * O; i++) loraDOut[i] = s * dOut[i];
+        Arrays.fill(loraDHidden, 0f);
+        matmulBackward(loraDHidden, ab.b().grad(), loraDOut, loraHidden.get(p), ab.b().value(), N, r, O);
+        matmulBackward(dIn, ab.a().grad(), loraDHidden, in, ab.a().value(), N, I, r);
+    }
+
+    /**
+     * dIn += dOut·Ŵ for a frozen weight in any storage type: dIn (N, I), dOut (N, O), Ŵ (O, I). Parallel over
+     * contiguous shares of the N rows; each share dequantizes every row of Ŵ once into a thread-local (I) buffer.
+     */
+    static void frozenBackward(float[] dIn, float[] dOut, Tensor w, int N) {
+        int O = (int) w.rows(), I = (int) w.cols();
+        Parallel.forRange(N, Math.max(1, (N + Parallel.threads() - 1) / Parallel.threads()), (start, end) -> {
+            float[] row = new float[I]; // (I) one dequantized row of Ŵ
+            for (int o = 0; o < O; o++) {
+                MatMul.dequantizeRow(w, o, row, 0);
+                for (int n = start; n < end; n++) {
+                    float d = dOut[n * O + o];
+                    if (d != 0f) FloatKernels.axpy(d, row, 0, dIn, n * I, I);
+                }
+            }
+        });
+    }
 
     /** out = in · Wᵀ: in (N, I), W (O, I), out (N, O); parallel over the rows of W. */
     static void matmulForward(float[] out, float[] in, float[] w, int N, int I, int O) {
@@ -283,7 +394,7 @@ public final class LlamaTrainer {
 
     /**
      * The two products of a linear layer's backward pass: dIn += dOut · W (N, I) and dW += dOutᵀ · in (O, I),
-     * each parallel over its own output rows so that no two threads write the same value.
+     * each parallel over its own output rows so that no two threads write the same value. {@code dW} null: only dIn.
      */
     static void matmulBackward(float[] dIn, float[] dW, float[] dOut, float[] in, float[] w, int N, int I, int O) {
         int grain = Math.max(1, (1 << 15) / Math.max(1, O * I));
@@ -295,6 +406,7 @@ public final class LlamaTrainer {
                 }
             }
         });
+        if (dW == null) return;  // frozen weight: no gradient
         int grainW = Math.max(1, (1 << 15) / Math.max(1, N * I));
         Parallel.forRange(O, grainW, (start, end) -> {
             for (int o = start; o < end; o++) {

@@ -30,8 +30,16 @@ public final class Params {
     public final Param[] wq, wk, wv, wo;               // [layer](qDim, dim), (kvDim, dim), (kvDim, dim), (dim, qDim)
     public final Param[] wGate, wUp, wDown;            // [layer](hidden, dim), (hidden, dim), (dim, hidden)
     private final List<Param> all = new ArrayList<>();
+    private final boolean linearValues;         // false: linear weights live elsewhere (a quantized frozen base)
 
-    private Params(LlamaConfig c, Map<String, float[]> values) {
+    private Params(LlamaConfig c, Map<String, float[]> values) { this(c, values, true); }
+
+    /**
+     * @param linearValues false: the linear weights of the blocks get no float copy (empty value and gradient arrays),
+     *                     for QLoRA, whose frozen base is read from its quantized tensors instead
+     */
+    private Params(LlamaConfig c, Map<String, float[]> values, boolean linearValues) {
+        this.linearValues = linearValues;
         if (c.qkvBias()) throw new Q4jException("training models with q/k/v bias (" + c.architecture() + ") is not supported");
         this.config = c;
         int L = c.nLayers();
@@ -56,6 +64,11 @@ public final class Params {
 
     private Param add(Map<String, float[]> values, String name, boolean linear, long... shape) {
         int n = (int) (shape.length == 1 ? shape[0] : shape[0] * shape[1]);
+        if (linear && !linearValues) {
+            Param p = new Param(name, shape, new float[0], new float[0], true);
+            all.add(p);
+            return p;
+        }
         float[] v = values.get(name);
         if (v == null) throw new Q4jException("tensor " + name + " is missing");
         if (v.length != n) throw new Q4jException("tensor " + name + " has " + v.length + " values, the config needs " + n);
@@ -73,20 +86,33 @@ public final class Params {
         return n;
     }
 
+    /** False when the linear weights are not held as floats here (a QLoRA base). */
+    public boolean hasLinearValues() { return linearValues; }
+
     public void zeroGrad() {
         for (Param p : all) Arrays.fill(p.grad, 0f);
     }
 
     /** A copy of a model's weights (any storage type, dequantized to float). */
-    public static Params fromModel(Model model) {
+    public static Params fromModel(Model model) { return fromModel(model, true); }
+
+    /**
+     * As {@link #fromModel(Model)}; with {@code linearValues} false the linear weights of the blocks are not copied
+     * (their {@link Param}s have empty arrays): QLoRA reads them from the model's quantized tensors.
+     */
+    public static Params fromModel(Model model, boolean linearValues) {
         LlamaConfig c = model.config();
         Model.checkTensors(c, model.tensors(), model.source());
         Map<String, float[]> values = new HashMap<>();
-        for (Tensor t : model.tensors().values()) values.put(t.name(), MatMul.toFloats(t));
+        Set<String> linear = new HashSet<>();
+        for (int l = 0; l < c.nLayers(); l++) {
+            linear.addAll(List.of(Model.attnQ(l), Model.attnK(l), Model.attnV(l), Model.attnOutput(l), Model.ffnGate(l), Model.ffnUp(l), Model.ffnDown(l)));
+        }
+        for (Tensor t : model.tensors().values()) if (linearValues || !linear.contains(t.name())) values.put(t.name(), MatMul.toFloats(t));
         if (c.tiedEmbeddings() && model.has(Model.OUTPUT)) {
             throw new Q4jException(model.source() + ": the config ties the output head to the embedding but the model has " + Model.OUTPUT);
         }
-        return new Params(c, values);
+        return new Params(c, values, linearValues);
     }
 
     /**
@@ -139,6 +165,7 @@ public final class Params {
 
     /** A deep copy of the values (gradients zero). */
     public Params copy() {
+        if (!linearValues) throw new Q4jException("a QLoRA base (linear weights kept quantized) cannot be copied as floats");
         Map<String, float[]> v = new HashMap<>();
         for (Param p : all) v.put(p.name, p.value.clone());
         return new Params(config, v);
@@ -146,6 +173,7 @@ public final class Params {
 
     /** The weights as a model of F32 tensors with the given metadata (tokenizer, name). */
     public Model toModel(Map<String, GgufValue> metadata, String source) {
+        if (!linearValues) throw new Q4jException("a QLoRA base keeps its linear weights quantized; save the adapter or merge it instead");
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         for (Param p : all) tensors.put(p.name, Tensor.ofFloats(p.name, p.value, p.shape));
         return new Model(config, tensors, metadata, source, List.of());

@@ -47,6 +47,7 @@ public final class Trainer {
     public final LlamaTrainer model;
     public final AdamW optimizer;
     public final Options options;
+    private final List<Param> trainable;       // what the optimizer updates: every parameter, or a LoRA adapter's A and B
     private final TokenData train, validation;
     private final int[] inputs, targets;
     public final List<Point> history = new ArrayList<>();
@@ -64,12 +65,25 @@ public final class Trainer {
     }
 
     public Trainer(Params params, TokenData train, TokenData validation, Options o, FakeQuant weightQuant, boolean activationQuant) {
+        this(params, train, validation, o, new LlamaTrainer(params, o.batch(), o.seq(), weightQuant, activationQuant), params.all());
+    }
+
+    /**
+     * QLoRA: only the adapter trains; the base's linear weights stay in {@code base}'s quantized tensors and the rest
+     * of {@code params} (from {@code Params.fromModel(base, false)}) stays as it is.
+     */
+    public static Trainer qlora(Params params, Model base, Lora lora, TokenData train, TokenData validation, Options o) {
+        return new Trainer(params, train, validation, o, LlamaTrainer.qlora(params, base, lora, o.batch(), o.seq()), lora.params());
+    }
+
+    private Trainer(Params params, TokenData train, TokenData validation, Options o, LlamaTrainer model, List<Param> trainable) {
         this.params = params;
         this.options = o;
         this.train = train;
         this.validation = validation;
-        this.model = new LlamaTrainer(params, o.batch(), o.seq(), weightQuant, activationQuant);
-        this.optimizer = new AdamW(params, o.adam());
+        this.model = model;
+        this.trainable = trainable;
+        this.optimizer = new AdamW(trainable, o.adam());
         this.inputs = new int[o.batch() * o.seq()];
         this.targets = new int[o.batch() * o.seq()];
     }
@@ -83,11 +97,19 @@ public final class Trainer {
         return model.forward(inputs, targets);
     }
 
+    /** The (inputs, targets) the next step will train on, each (B·T), in new arrays. */
+    public int[][] nextBatch() {
+        int[] in = new int[inputs.length], tg = new int[targets.length];
+        train.batch(options.seed(), step(), options.batch(), options.seq(), in, tg);
+        return new int[][]{in, tg};
+    }
+
     /** One optimizer step; returns its point (with validation when due). */
     public Point trainStep() {
         int s = step();
         train.batch(options.seed(), s, options.batch(), options.seq(), inputs, targets);
         params.zeroGrad();
+        if (model.lora() != null) model.lora().zeroGrad();
         float[] soft = null;
         if (teacher != null) {
             teacher.forward(inputs, targets);
@@ -96,9 +118,9 @@ public final class Trainer {
         }
         float loss = model.forward(inputs, targets, soft);
         model.backward();
-        float norm = AdamW.clipGradients(params, options.gradClip());
+        float norm = AdamW.clipGradients(trainable, options.gradClip());
         float lr = AdamW.learningRate(s, options.steps(), options.warmup(), options.lr(), options.minLr());
-        optimizer.update(params, lr);
+        optimizer.update(trainable, lr);
         boolean last = s + 1 == options.steps();
         double val = validation != null && (last || options.evalEvery() > 0 && (s + 1) % options.evalEvery() == 0) ? validationLoss() : Double.NaN;
         Point p = new Point(s + 1, loss, lr, norm, val);
@@ -127,6 +149,7 @@ public final class Trainer {
 
     /** Writes the model (F32 GGUF) and, beside it, the optimizer state ({@code out + ".adamw"}). */
     public void save(Path out, Map<String, GgufValue> metadata) {
+        if (model.lora() != null) throw new Q4jException("a QLoRA run saves its adapter (PeftAdapter) or the merged model, not a checkpoint");
         Map<String, GgufValue> meta = new LinkedHashMap<>(metadata);
         meta.put("quant4j.train.step", GgufValue.u32(step()));
         Model m = params.toModel(meta, out.toString());
@@ -160,6 +183,7 @@ public final class Trainer {
 
     /** Restores the optimizer state written by {@link #save} (the step count, both moments). */
     public void loadOptimizer(Path checkpoint) {
+        if (model.lora() != null) throw new Q4jException("resuming a QLoRA run is not supported yet");
         Path side = optimizerFile(checkpoint);
         try (DataInputStream d = new DataInputStream(new BufferedInputStream(Files.newInputStream(side)))) {
             if (d.readInt() != MAGIC) throw new Q4jException(side + ": not a quant4j optimizer state file");
