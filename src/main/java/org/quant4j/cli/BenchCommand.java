@@ -94,14 +94,14 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    record MatvecRow(String type, String shape, int threads, double microseconds, double stddev, double weightGBps) {}
+    record MatvecRow(String type, String shape, int threads, double microseconds, double stddev, double weightGBps, double gigaWeightsPerSecond) {}
 
     /** Weight bandwidth of one matrix-vector product per type, shape and thread count (random Gaussian weights). */
     private int matvec(List<Integer> ts) throws Exception {
         List<MatvecRow> rows = new ArrayList<>();
         if (!json) {
             System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
-            System.out.printf("%-7s %-11s %7s %16s %9s%n", "type", "shape", "threads", "µs per matvec", "GB/s");
+            System.out.printf("%-7s %-11s %7s %16s %9s %9s%n", "type", "shape", "threads", "µs per matvec", "GB/s", "Gweight/s");
         }
         for (String shape : shapes) {
             String[] rc = shape.toLowerCase(Locale.ROOT).split("x");
@@ -135,9 +135,9 @@ final class BenchCommand implements Callable<Integer> {
                         us[r] = elapsed / 1e3 / iters;
                     }
                     double m = mean(us);
-                    MatvecRow row = new MatvecRow(type.name(), shape, th, m, std(us), t.data().byteSize() / (m * 1e3));
+                    MatvecRow row = new MatvecRow(type.name(), shape, th, m, std(us), t.data().byteSize() / (m * 1e3), (double) rowsN * cols / (m * 1e3));
                     rows.add(row);
-                    if (!json) System.out.printf("%-7s %-11s %7d %9.1f ± %-5.1f %9.2f%n", row.type(), row.shape(), th, m, row.stddev(), row.weightGBps());
+                    if (!json) System.out.printf("%-7s %-11s %7d %9.1f ± %-5.1f %9.2f %9.2f%n", row.type(), row.shape(), th, m, row.stddev(), row.weightGBps(), row.gigaWeightsPerSecond());
                 }
             }
         }
