@@ -150,4 +150,41 @@ class TernaryKernelsTest {
             }
         }
     }
+
+    /**
+     * A BitLinear forward (absmean ternary weights, 8-bit absmax activations per token, as the trainer computes it)
+     * against the TQ matmul of the packed weights: equal up to float rounding where a row is one 256-block (the
+     * trainer's per-token scale is then Q8_K's per-block scale); for longer rows Q8_K's finer per-block scales
+     * differ from the per-token one by about the 8-bit rounding error.
+     */
+    @ParameterizedTest
+    @EnumSource(names = {"TQ1_0", "TQ2_0"})
+    void packedBitLinearComputesTheTrainedForward(GgmlType type) {
+        for (int cols : new int[]{256, 768}) {
+            int rows = 9;
+            float[] master = gaussian(rows * cols, 77);
+            float[] what = org.quant4j.train.FakeQuant.BitNet.TERNARY.apply(master, rows, cols);   // (rows, cols) γ · t
+            float gamma = 0;
+            for (float v : what) gamma = Math.max(gamma, Math.abs(v));
+            float gamma16 = Float.float16ToFloat(Float.floatToFloat16(gamma));
+            long rowBytes = type.rowBytes(cols);
+            MemorySegment data = MemorySegment.ofArray(new byte[Math.toIntExact(rowBytes * rows)]);
+            for (int r = 0; r < rows; r++) GgmlCodecs.of(type).quantize(what, r * cols, cols, null, data, r * rowBytes);
+            Tensor packed = new Tensor("w", type, new long[]{rows, cols}, data);
+            float[] x = gaussian(cols, 78);
+            float[] xq = x.clone();
+            org.quant4j.train.FakeQuant.activations8bit(xq, 1, cols);
+            float[] out = new float[rows];
+            MatMul.matmul(packed, x, out, 1);
+            for (int r = 0; r < rows; r++) {
+                double trained = 0, magnitude = 0;
+                for (int i = 0; i < cols; i++) {
+                    trained += Math.signum(what[r * cols + i]) * gamma16 * xq[i];
+                    magnitude += Math.abs(what[r * cols + i] * xq[i]);
+                }
+                double tolerance = cols == 256 ? 1e-5 * magnitude : 0.01 * magnitude;
+                assertEquals(trained, out[r], tolerance, type + " cols " + cols + " row " + r);
+            }
+        }
+    }
 }
