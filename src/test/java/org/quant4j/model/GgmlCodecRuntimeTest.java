@@ -139,7 +139,9 @@ class GgmlCodecRuntimeTest {
                     assertTrue(relativeRms(scalar, vec) < 1e-4, t + ": scalar and vector paths disagree");
                     Kernels.setVector(true);
                     double vsDecoded = relativeRms(vec, logits(decoded(q)));
-                    assertTrue(vsDecoded < 1e-4, t + ": differs from its own weights decoded to F32 by " + vsDecoded);
+                    // ternary types quantize their activations to 8 bits (Q8_K, as llama.cpp does): that error on top
+                    double decodedTolerance = t == GgmlType.TQ1_0 || t == GgmlType.TQ2_0 ? 0.03 : 1e-4;
+                    assertTrue(vsDecoded < decodedTolerance, t + ": differs from its own weights decoded to F32 by " + vsDecoded);
                     errors.put(t, err);
                 }
             } finally {
