@@ -94,14 +94,14 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
-    record MatvecRow(String type, String shape, int threads, double microseconds, double stddev, double weightGBps) {}
+    record MatvecRow(String type, String shape, int threads, double microseconds, double stddev, double weightGBps, double gigaWeightsPerSecond, double callerCpuMicroseconds) {}
 
     /** Weight bandwidth of one matrix-vector product per type, shape and thread count (random Gaussian weights). */
     private int matvec(List<Integer> ts) throws Exception {
         List<MatvecRow> rows = new ArrayList<>();
         if (!json) {
             System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
-            System.out.printf("%-7s %-11s %7s %16s %9s%n", "type", "shape", "threads", "µs per matvec", "GB/s");
+            System.out.printf("%-7s %-11s %7s %16s %9s %9s %12s%n", "type", "shape", "threads", "µs per matvec", "GB/s", "Gweight/s", "caller CPU µs");
         }
         for (String shape : shapes) {
             String[] rc = shape.toLowerCase(Locale.ROOT).split("x");
@@ -124,6 +124,10 @@ final class BenchCommand implements Callable<Integer> {
                     Parallel.setThreads(th);
                     for (int i = 0; i < 20; i++) org.quant4j.kernel.MatMul.matmul(t, x, out, 1); // warm-up
                     double[] us = new double[repetitions];
+                    // CPU time of the calling thread (with 1 thread: all the work): on a loaded machine it stays
+                    // close to what the kernel costs on an idle core, where wall time does not
+                    var mx = java.lang.management.ManagementFactory.getThreadMXBean();
+                    long cpu0 = mx.getCurrentThreadCpuTime(), totalIters = 0;
                     for (int r = 0; r < repetitions; r++) {
                         int iters = 0;
                         long t0 = System.nanoTime(), elapsed;
@@ -133,11 +137,13 @@ final class BenchCommand implements Callable<Integer> {
                             elapsed = System.nanoTime() - t0;
                         } while (elapsed < 300_000_000L);
                         us[r] = elapsed / 1e3 / iters;
+                        totalIters += iters;
                     }
+                    double cpuUs = (mx.getCurrentThreadCpuTime() - cpu0) / 1e3 / totalIters;
                     double m = mean(us);
-                    MatvecRow row = new MatvecRow(type.name(), shape, th, m, std(us), t.data().byteSize() / (m * 1e3));
+                    MatvecRow row = new MatvecRow(type.name(), shape, th, m, std(us), t.data().byteSize() / (m * 1e3), (double) rowsN * cols / (m * 1e3), cpuUs);
                     rows.add(row);
-                    if (!json) System.out.printf("%-7s %-11s %7d %9.1f ± %-5.1f %9.2f%n", row.type(), row.shape(), th, m, row.stddev(), row.weightGBps());
+                    if (!json) System.out.printf("%-7s %-11s %7d %9.1f ± %-5.1f %9.2f %9.2f %12.1f%n", row.type(), row.shape(), th, m, row.stddev(), row.weightGBps(), row.gigaWeightsPerSecond(), row.callerCpuMicroseconds());
                 }
             }
         }

@@ -23,6 +23,7 @@ import org.quant4j.format.GgmlType;
 import org.quant4j.io.gguf.GgufModelWriter;
 import org.quant4j.io.gguf.GgufWriter;
 import org.quant4j.io.imatrix.ImatrixFile;
+import org.quant4j.method.bitnet.AbsmeanTernary;
 import org.quant4j.method.kquant.GgufQuantize;
 import org.quant4j.method.kquant.ImportanceMatrix;
 import org.quant4j.method.kquant.LlamaFileType;
@@ -80,6 +81,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--output-tensor-type", paramLabel = "TYPE", description = "type of output.weight") String outputTensorType;
     @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "type of token_embd.weight") String tokenEmbeddingType;
     @Option(names = "--leave-output-tensor", description = "do not quantize output.weight") boolean leaveOutputTensor;
+    @Option(names = "--bitnet", description = "with --type TQ1_0/TQ2_0: the input holds BitNet b1.58 master weights; ternarize each block matrix with its absmean scale first (automatic for models `quant4j train --qat bitnet1.58` wrote)") boolean bitnet;
 
     @Override public Integer call() {
         if (fileType != null) return ggufQuantize();
@@ -125,8 +127,24 @@ final class QuantizeCommand implements Callable<Integer> {
                 outputTensorType == null ? null : ggmlType(outputTensorType),
                 tokenEmbeddingType == null ? null : ggmlType(tokenEmbeddingType), leaveOutputTensor, im);
         long t0 = System.nanoTime();
-        try (Model model = ModelLoader.load(input, tokenizer)) {
+        try (Model loaded = ModelLoader.load(input, tokenizer)) {
+            Model model = loaded;
+            boolean ternary = ftype == LlamaFileType.TQ1_0 || ftype == LlamaFileType.TQ2_0;
+            if (ternary && (bitnet || AbsmeanTernary.trainedTernary(loaded))) {
+                model = AbsmeanTernary.apply(loaded);
+                System.out.println("BitNet b1.58: block matrices ternarized with their absmean scale (one γ per matrix)");
+            } else if (bitnet) {
+                throw new Q4jException("--bitnet packs BitNet b1.58 weights into TQ1_0 or TQ2_0; give --type TQ1_0 or TQ2_0, not " + fileType);
+            }
             Map<String, GgmlType> plan = GgufQuantize.plan(model, o);
+            if (model != loaded) {
+                for (var e : plan.entrySet()) {
+                    if (AbsmeanTernary.isLinear(model.tensor(e.getKey())) && e.getValue() != GgmlType.TQ1_0 && e.getValue() != GgmlType.TQ2_0) {
+                        throw new Q4jException("tensor " + e.getKey() + ": BitNet weights would be stored as " + e.getValue()
+                                + ", not ternary (rows of " + model.tensor(e.getKey()).cols() + " values; TQ types need multiples of 256)");
+                    }
+                }
+            }
             List<GgufWriter.PendingTensor> tensors = new ArrayList<>();
             Map<GgmlType, Integer> counts = new TreeMap<>();
             long[] bytes = new long[1];
@@ -143,6 +161,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 }
             }
             Model meta = model.withMetadata(GgufQuantize.metadata(o)); // general.file_type is written from ftype.id below
+            if (model != loaded) meta = meta.withMetadata(Map.of(AbsmeanTernary.QAT_KEY, org.quant4j.io.gguf.GgufValue.string("bitnet1.58, ternarized")));
             if (im != null) meta = meta.withMetadata(Map.of("quantize.imatrix.file", org.quant4j.io.gguf.GgufValue.string(imatrix.toString())));
             GgufModelWriter.writePending(meta, tensors, output, ftype.id, input);
             System.out.printf("%s → %s: %s%s, matrices %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, ftype,

@@ -5,6 +5,7 @@ import org.quant4j.io.ModelLoader;
 import org.quant4j.io.ModelSaver;
 import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.bitnet.AbsmeanTernary;
 import org.quant4j.method.kquant.GgufQuantize;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.LlamaConfig;
@@ -128,6 +129,7 @@ final class TrainCommand implements Callable<Integer> {
         double initialVal = runSteps(trainer, validation);
         Map<String, GgufValue> meta = new LinkedHashMap<>(tokenizerMeta);
         meta.put("general.name", GgufValue.string("quant4j train " + (fq != null ? fq.describe() : "FP")));
+        if (fq != null) meta.put(AbsmeanTernary.QAT_KEY, GgufValue.string(fq == FakeQuant.BitNet.TERNARY ? "bitnet1.58" : fq == FakeQuant.BitNet.BINARY ? "bitnet1" : qat.toLowerCase(java.util.Locale.ROOT)));
         if (output.getParent() != null) Files.createDirectories(output.getParent());
         trainer.save(output, meta);
         System.out.println("wrote  " + output + " and " + Trainer.optimizerFile(output));

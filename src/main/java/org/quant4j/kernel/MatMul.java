@@ -84,6 +84,10 @@ public final class MatMul {
      * @param out result (batch, outDim)
      */
     public static void matmul(Tensor w, float[] x, float[] out, int batch) {
+        if ((w.type() == GgmlType.TQ1_0 || w.type() == GgmlType.TQ2_0) && Kernels.q8Activations()) { // activations to Q8_K once, adds and subtracts
+            TernaryKernels.matmul(w, x, out, batch);
+            return;
+        }
         int in = (int) w.cols();
         int outDim = (int) w.rows();
         long rowBytes = w.type().rowBytes(in);

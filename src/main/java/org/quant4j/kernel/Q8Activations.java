@@ -44,13 +44,18 @@ public final class Q8Activations {
         for (int b = 0; b < batch; b++) {
             for (int blk = 0; blk < blocks; blk++) {
                 int o = b * n + blk * kind.block;
-                float d = kind == Kind.Q8_0 ? scaleQ8_0(x, o) : scaleQ8_K(x, o);
-                float id = d == 0 ? 0 : 1 / d;
-                for (int i = 0; i < kind.block; i++) {
-                    int v = Math.round(x[o + i] * id);
-                    a.q[o + i] = (short) Math.max(-127, Math.min(127, v));
+                if (kind == Kind.Q8_0) {
+                    // quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d)
+                    float d = scaleQ8_0(x, o), id = d == 0 ? 0 : 1 / d;
+                    for (int i = 0; i < 32; i++) a.q[o + i] = (short) Math.max(-127, Math.min(127, Math.round(x[o + i] * id)));
+                    a.d[b * blocks + blk] = d;
+                } else {
+                    // quantize_row_q8_K_ref: iscale = −127 / max, q = min(127, nearest_int(iscale·x)) (half to even), d = 1 / iscale
+                    float max = signedMax(x, o);
+                    float iscale = max == 0 ? 0 : -127f / max;
+                    for (int i = 0; i < 256; i++) a.q[o + i] = (short) Math.min(127, (int) Math.rint(iscale * x[o + i]));
+                    a.d[b * blocks + blk] = max == 0 ? 0 : 1 / iscale;
                 }
-                a.d[b * blocks + blk] = d;
             }
             for (int g = 0; g < n / 32; g++) {
                 int s = 0, o = b * n + 32 * g;
@@ -67,13 +72,14 @@ public final class Q8Activations {
         return amax / 127;
     }
 
-    private static float scaleQ8_K(float[] x, int o) {
+    /** The first value of largest magnitude, sign kept. */
+    private static float signedMax(float[] x, int o) {
         float max = 0, amax = 0;
         for (int i = 0; i < 256; i++) {
             float ax = Math.abs(x[o + i]);
             if (ax > amax) { amax = ax; max = x[o + i]; }
         }
-        return max / -127;
+        return max;
     }
 
     /** The activations as the floats the codes stand for: x̂ = d·q, (batch, n). */

@@ -97,8 +97,14 @@ class Q8KernelParityTest {
             for (int i = 1; i < 256; i++) if (Math.abs(x[256 * blk + i]) > Math.abs(x[256 * blk + at])) at = i;
             // the value of largest magnitude maps to −127 exactly: d = max / −127
             assertEquals(-127, qk.q[256 * blk + at]);
-            assertEquals(x[256 * blk + at] / -127, qk.d[blk], 0f);
+            assertEquals(1 / (-127f / x[256 * blk + at]), qk.d[blk], 0f);
         }
+        // the same codes and scales as the ternary kernels' Q8_K (both follow quantize_row_q8_K_ref)
+        byte[] codes = new byte[512];
+        float[] scales = new float[2];
+        TernaryKernels.quantizeQ8K(x, 0, 512, codes, 0, scales, 0);
+        for (int i = 0; i < 512; i++) assertEquals(codes[i], qk.q[i], "code " + i);
+        assertArrayEquals(scales, qk.d);
         assertThrows(IllegalArgumentException.class, () -> Q8Activations.quantize(Q8Activations.Kind.Q8_K, x, 1, 500));
     }
 }
