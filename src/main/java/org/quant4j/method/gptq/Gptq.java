@@ -128,6 +128,9 @@ public final class Gptq {
 
         public int samples() { return samples; }
 
+        /** Drops the per-sample scratch (cols² floats) once every sample has been added. */
+        public void release() { xxt = null; }
+
         /** The accumulated H (cols, cols); a live view. */
         public double[] values() { return h; }
     }
@@ -361,8 +364,10 @@ public final class Gptq {
             }
         }
         int[] perm = prep.perm();
-        float[] w = new float[rows * cols];                              // (rows, cols) permuted order
-        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) w[r * cols + j] = w0[r * cols + perm[j]];
+        boolean identity = true;
+        for (int j = 0; j < cols; j++) identity &= perm[j] == j;
+        float[] w = identity ? w0 : new float[rows * cols];              // (rows, cols) permuted order (w0 itself without act-order)
+        if (!identity) for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) w[r * cols + j] = w0[r * cols + perm[j]];
         int[] groupOf = new int[cols];                                   // (cols) group of permuted column j
         for (int j = 0; j < cols; j++) groupOf[j] = gs == 0 ? 0 : o.staticGroups() ? perm[j] / gs : j / gs;
         float[] hinv = prep.hinv();                                      // (cols, cols) upper
@@ -403,8 +408,8 @@ public final class Gptq {
                 tileLoss[t] = loss / 2;
             }
         });
-        int[] out = new int[rows * cols];                                // (rows, cols) original order
-        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) out[r * cols + perm[j]] = codes[r * cols + j];
+        int[] out = identity ? codes : new int[rows * cols];             // (rows, cols) original order
+        if (!identity) for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) out[r * cols + perm[j]] = codes[r * cols + j];
         int[] gIdx = new int[cols];
         for (int j = 0; j < cols; j++) gIdx[perm[j]] = groupOf[j];
         return new Result(rows, cols, o, out, scale, zero, gIdx, Arrays.stream(tileLoss).sum(), prep.percdamp());
@@ -454,6 +459,7 @@ public final class Gptq {
             @Override public void observe(float[] x, int tokens) { h.add(x, tokens); }
 
             @Override public Map<String, Tensor> finish(Model current) {
+                h.release();
                 Prepared prep = prepare(h.values(), cols, o, log == null ? null : m -> log.accept("blk." + layer + ": " + m));
                 Map<String, Tensor> out = new LinkedHashMap<>();
                 for (String name : names) {
