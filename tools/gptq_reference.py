@@ -11,7 +11,8 @@ Usage (run with Debian's python3-torch: /usr/bin/python3):
 
   tools/gptq_reference.py make-fixture DIR --x X.f32 --w W.f32        # H from calibration inputs X, then all cases
   tools/gptq_reference.py make-fixture DIR --random ROWS COLS [--seed S]  # random W and correlated random X
-  tools/gptq_reference.py time --rows 2048 --cols 2048 [--groupsize 128] [--actorder]   # fasterquant time on one layer
+  tools/gptq_reference.py time --rows 2048 --cols 2048 [--groupsize 128] [--actorder] [--hessian-samples N]
+                                              # fasterquant time on one layer (and add_batch time)
   tools/gptq_reference.py pack-fixture DIR    # Hugging Face GPTQ (v1) packing of random codes, for quant4j's GptqLayout
 
 pack-fixture follows GPTQModel's qlinear_cuda_old.QuantLinear.pack (the integer packing loops, 2/4/8 bits) and
@@ -280,6 +281,17 @@ def time_layer(args):
         best = seconds if best is None else min(best, seconds)
     print('reference fasterquant %dx%d bits=%d groupsize=%d actorder=%s threads=%d: %.3f s (best of %d), loss %.6g'
           % (rows, cols, args.bits, args.groupsize, args.actorder, torch.get_num_threads(), best, args.repeat, loss))
+    if args.hessian_samples > 0:                 # add_batch over samples of seq_len random tokens, as quant4j bench --hessian
+        x = torch.rand(args.hessian_seq_len, cols) - 0.5
+        warm = GPTQ(cols)
+        warm.add_batch(x.unsqueeze(0))
+        acc = GPTQ(cols)
+        tick = time.time()
+        for _ in range(args.hessian_samples):
+            acc.add_batch(x.unsqueeze(0))
+        seconds = time.time() - tick
+        print('reference add_batch cols=%d samples=%d seq_len=%d threads=%d: %.3f s'
+              % (cols, args.hessian_samples, args.hessian_seq_len, torch.get_num_threads(), seconds))
     if args.save:
         os.makedirs(args.save, exist_ok=True)
         write_f32(os.path.join(args.save, 'W.f32'), W)
@@ -357,6 +369,8 @@ def main():
     t.add_argument('--actorder', action='store_true')
     t.add_argument('--repeat', type=int, default=3)
     t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--hessian-samples', type=int, default=0, help='also time add_batch over this many samples')
+    t.add_argument('--hessian-seq-len', type=int, default=2048, help='tokens per add_batch sample (default 2048)')
     t.add_argument('--save', help='also write W.f32 and H.f32 here (to time quant4j on the same layer)')
     k = sub.add_parser('pack-fixture')
     k.add_argument('dir')

@@ -32,6 +32,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "128", description = "prompt batch size") int batch;
     @Option(names = "--scalar", description = "use the scalar reference kernels") boolean scalar;
     @Option(names = "--json", description = "machine-readable output") boolean json;
+    @Option(names = "--gptq", paramLabel = "DIR", description = "instead of a model: GPTQ on one layer, W.f32 and H.f32 from tools/gptq_reference.py time --save DIR (see tools/gptq_bench.sh)") Path gptqLayer;
+    @Option(names = "--gptq-options", defaultValue = "4,asym,128", paramLabel = "BITS,SYM,GROUP[,act]", description = "with --gptq: bits, sym|asym, group size (0: per row), optional act (default ${DEFAULT-VALUE})") String gptqOptions;
+    @Option(names = "--hessian", defaultValue = "0x0", paramLabel = "SAMPLESxLEN", description = "with --gptq: also time the Hessian over SAMPLES random samples of LEN tokens (default: none)") String hessian;
 
     record Row(String test, int threads, double tokensPerSecond, double stddev, double weightGBps) {}
 
@@ -39,6 +42,12 @@ final class BenchCommand implements Callable<Integer> {
         if (scalar) Kernels.setVector(false);
         List<Integer> ts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
         if (matvecTypes != null) return matvec(ts);
+        if (gptqLayer != null) {
+            String[] g = gptqOptions.split(","), hs = hessian.toLowerCase(Locale.ROOT).split("x");
+            if (g.length < 3 || hs.length != 2) throw new org.quant4j.util.Q4jException("--gptq-options wants BITS,sym|asym,GROUP[,act] and --hessian SAMPLESxLEN");
+            return GptqBench.run(gptqLayer, Integer.parseInt(g[0]), g[1].equals("sym"), Integer.parseInt(g[2]), g.length > 3 && g[3].equals("act"),
+                    ts, repetitions, Integer.parseInt(hs[0]), Integer.parseInt(hs[1]));
+        }
         if (modelPath == null) throw new org.quant4j.util.Q4jException("bench needs a MODEL (or --matvec TYPES)");
         List<Row> rows = new ArrayList<>();
         try (Model model = ModelLoader.load(modelPath)) {

@@ -34,6 +34,76 @@ class DenseKernelsParityTest {
     }
 
     @ParameterizedTest(name = "n={0}")
+    @ValueSource(ints = {1, 7, 13, 31, 64, 257, 300})
+    void gemmWithTransposedAMatchesScalar(int n) {
+        Random r = new Random(n + 7);
+        int m = n % 11 + 5, k = n + 3, lda = m + 3, ldb = n + 5, ldc = n + 1;   // k = 260, 303: more than one KC pass
+        float[] a = new float[1 + k * lda], b = new float[2 + k * ldb], c0 = new float[3 + m * ldc];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+        for (int i = 0; i < c0.length; i++) c0[i] = (float) r.nextGaussian();
+        float[] vec = c0.clone(), ref = c0.clone();
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            DenseKernels.gemmTN(m, n, k, 1.5f, a, 1, lda, b, 2, ldb, vec, 3, ldc);
+            Kernels.setVector(false);
+            DenseKernels.gemmTN(m, n, k, 1.5f, a, 1, lda, b, 2, ldb, ref, 3, ldc);
+        } finally {
+            Kernels.setVector(before);
+        }
+        for (int i = 0; i < c0.length; i++) assertEquals(ref[i], vec[i], 2e-4f * (1 + Math.abs(ref[i])) * (float) Math.sqrt(k), "C[" + i + "]");
+        for (int i = 0; i < 3; i++) assertEquals(c0[i], vec[i], "outside C untouched");
+        float s = 0;                                                    // and against the definition, one element
+        for (int p = 0; p < k; p++) s += a[1 + p * lda + m - 1] * b[2 + p * ldb + n - 1];
+        assertEquals(c0[3 + (m - 1) * ldc + n - 1] + 1.5f * s, vec[3 + (m - 1) * ldc + n - 1], 1e-3f * (float) Math.sqrt(k));
+    }
+
+    @ParameterizedTest(name = "n={0}")
+    @ValueSource(ints = {1, 7, 13, 31, 64, 257, 300})
+    void doubleGemmWithTransposedAMatchesScalar(int n) {
+        Random r = new Random(n + 11);
+        int m = n % 13 + 4, k = n + 2, lda = m + 1, ldb = n + 2, ldc = n + 4;
+        double[] a = new double[5 + k * lda], b = new double[1 + k * ldb], c0 = new double[2 + m * ldc];
+        for (int i = 0; i < a.length; i++) a[i] = r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = r.nextGaussian();
+        for (int i = 0; i < c0.length; i++) c0[i] = r.nextGaussian();
+        double[] vec = c0.clone(), ref = c0.clone();
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            DenseKernels.gemmTN(m, n, k, -1.0, a, 5, lda, b, 1, ldb, vec, 2, ldc);
+            Kernels.setVector(false);
+            DenseKernels.gemmTN(m, n, k, -1.0, a, 5, lda, b, 1, ldb, ref, 2, ldc);
+        } finally {
+            Kernels.setVector(before);
+        }
+        for (int i = 0; i < c0.length; i++) assertEquals(ref[i], vec[i], 1e-12 * (1 + Math.abs(ref[i])) * k, "C[" + i + "]");
+        assertEquals(c0[0], vec[0], "outside C untouched");
+        assertEquals(c0[1], vec[1], "outside C untouched");
+    }
+
+    @ParameterizedTest(name = "n={0}")
+    @ValueSource(ints = {0, 1, 7, 13, 31, 64, 257})
+    void doubleAxpyMatchesScalar(int n) {
+        Random r = new Random(n + 200);
+        double[] x = new double[n + 2], y0 = new double[n + 3];
+        for (int i = 0; i < x.length; i++) x[i] = r.nextGaussian();
+        for (int i = 0; i < y0.length; i++) y0[i] = r.nextGaussian();
+        double[] vec = y0.clone(), ref = y0.clone();
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            DenseKernels.axpy(-0.3, x, 2, vec, 3, n);
+            Kernels.setVector(false);
+            DenseKernels.axpy(-0.3, x, 2, ref, 3, n);
+        } finally {
+            Kernels.setVector(before);
+        }
+        for (int i = 0; i < y0.length; i++) assertEquals(ref[i], vec[i], 1e-14 * (1 + Math.abs(ref[i])), "y[" + i + "]");
+    }
+
+    @ParameterizedTest(name = "n={0}")
     @ValueSource(ints = {0, 1, 7, 13, 31, 64, 257})
     void doubleDotMatchesScalar(int n) {
         Random r = new Random(n + 100);

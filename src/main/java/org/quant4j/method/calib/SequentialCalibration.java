@@ -22,7 +22,8 @@ import java.util.Map;
  *       hidden[n] = block l (quantized) over hidden[n]        the next block's inputs
  * </pre>
  * Only the hidden states (N, L, dim), one sample's layer input (L, cols) and the job's statistics are in memory;
- * weights stay where the model keeps them (mmapped), quantized ones on the heap.
+ * weights stay where the model keeps them (mmapped; a finished block's mapped pages are released), quantized ones on
+ * the heap.
  */
 public final class SequentialCalibration {
     private SequentialCalibration() {}
@@ -124,7 +125,20 @@ public final class SequentialCalibration {
                 llama.block(state, l, hidden[i], len);
                 progress.update(++done, total, "blk." + l + " outputs");
             }
+            releaseMapped(model, l);
         }
         return current;
+    }
+
+    /**
+     * Block l's input weights are not read again: their pages of a mapped file leave this process's resident set
+     * (madvise DONTNEED through {@link java.lang.foreign.MemorySegment#unload}; they stay in the page cache, and a later
+     * read maps them in again). Without this, every block of a model streamed from disk stays resident to the end.
+     */
+    static void releaseMapped(Model model, int layer) {
+        String prefix = Model.blk(layer, "");
+        for (Tensor t : model.tensors().values()) {
+            if (t.name().startsWith(prefix) && t.data().isMapped()) t.data().unload();
+        }
     }
 }

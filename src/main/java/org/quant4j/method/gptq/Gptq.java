@@ -96,21 +96,40 @@ public final class Gptq {
             this.h = new double[Math.multiplyExact(cols, cols)];
         }
 
-        /** Adds one calibration sample: x (tokens, cols), the layer's inputs for each of its tokens. */
+        /**
+         * Adds one calibration sample: x (tokens, cols), the layer's inputs for each of its tokens. X Xᵀ is a symmetric
+         * rank-tokens product: only its upper tiles are computed (float, {@link DenseKernels#gemmTN} on x itself, tiles
+         * spread over the threads), the lower ones are mirrored, and the running average is kept in double.
+         */
         public void add(float[] x, int tokens) {
             if (xxt == null) xxt = new float[cols * cols];
-            float[] xt = new float[tokens * cols];                       // (cols, tokens)
-            for (int t = 0; t < tokens; t++) for (int i = 0; i < cols; i++) xt[i * tokens + t] = x[t * cols + i];
-            Arrays.fill(xxt, 0f);
-            Parallel.forRange(cols, 16, (start, end) ->
-                    DenseKernels.gemm(end - start, cols, tokens, 1f, xt, start * tokens, tokens, x, 0, cols, xxt, start * cols, cols));
+            int tiles = (cols + TILE - 1) / TILE, pairs = tiles * (tiles + 1) / 2;
+            int[] tileRow = new int[pairs], tileCol = new int[pairs];  // (pairs) upper tiles, row by row
+            for (int bi = 0, u = 0; bi < tiles; bi++) for (int bj = bi; bj < tiles; bj++, u++) { tileRow[u] = bi; tileCol[u] = bj; }
+            Parallel.forRange(pairs, 1, (s, e) -> {
+                for (int u = s; u < e; u++) {
+                    int i0 = tileRow[u] * TILE, j0 = tileCol[u] * TILE, m = Math.min(TILE, cols - i0), n = Math.min(TILE, cols - j0);
+                    for (int i = i0; i < i0 + m; i++) Arrays.fill(xxt, i * cols + j0, i * cols + j0 + n, 0f);
+                    DenseKernels.gemmTN(m, n, tokens, 1f, x, i0, cols, x, j0, cols, xxt, i0 * cols + j0, cols);
+                    if (i0 != j0) {                                      // the mirror tile below the diagonal
+                        for (int i = i0; i < i0 + m; i++) for (int j = j0; j < j0 + n; j++) xxt[j * cols + i] = xxt[i * cols + j];
+                    }
+                }
+            });
             double keep = (double) samples / (samples + 1);
             samples++;
             double add = 2.0 / samples;
-            for (int i = 0; i < h.length; i++) h[i] = h[i] * keep + add * xxt[i];
+            Parallel.forRange(cols, 16, (s, e) -> {
+                for (int i = s * cols; i < e * cols; i++) h[i] = h[i] * keep + add * xxt[i];
+            });
         }
 
+        private static final int TILE = 128;
+
         public int samples() { return samples; }
+
+        /** Drops the per-sample scratch (cols² floats) once every sample has been added. */
+        public void release() { xxt = null; }
 
         /** The accumulated H (cols, cols); a live view. */
         public double[] values() { return h; }
@@ -129,34 +148,33 @@ public final class Gptq {
     public record Prepared(int cols, boolean[] dead, int[] perm, float[] hinv, double percdamp) {}
 
     public static Prepared prepare(double[] hessian, int cols, Options o, Consumer<String> log) {
-        double[] h = hessian.clone();                                    // (cols, cols)
         boolean[] dead = new boolean[cols];
+        double[] diag = new double[cols];                                // (cols) diag H, dead columns set to 1
         for (int i = 0; i < cols; i++) {
-            if (h[i * cols + i] == 0) { dead[i] = true; h[i * cols + i] = 1; }
+            diag[i] = hessian[i * cols + i];
+            if (diag[i] == 0) { dead[i] = true; diag[i] = 1; }
         }
         Integer[] order = new Integer[cols];
         for (int i = 0; i < cols; i++) order[i] = i;
-        if (o.actOrder()) Arrays.sort(order, (a, b) -> Double.compare(h[b * cols + b], h[a * cols + a])); // stable
+        if (o.actOrder()) Arrays.sort(order, (a, b) -> Double.compare(diag[b], diag[a]));   // stable
         int[] perm = new int[cols];
         for (int i = 0; i < cols; i++) perm[i] = order[i];
-        double[] hp = new double[cols * cols];                           // (cols, cols) H[perm][:, perm]
         double meanDiag = 0;
-        for (int i = 0; i < cols; i++) {
-            for (int j = 0; j < cols; j++) hp[i * cols + j] = h[perm[i] * cols + perm[j]];
-            meanDiag += hp[i * cols + i];
-        }
+        for (int i = 0; i < cols; i++) meanDiag += diag[i];
         meanDiag /= cols;
         double percdamp = o.percdamp();
+        double[] r = new double[Math.multiplyExact(cols, cols)];         // (cols, cols) J (H_perm + damp·I) J, then its factor
         for (int attempt = 0; ; attempt++) {
             double damp = percdamp * meanDiag;
-            double[] p = hp.clone();
-            for (int i = 0; i < cols; i++) p[i * cols + i] += damp;
-            double[] u = upperCholeskyOfInverse(p, cols);
-            if (u != null) {
-                float[] hinv = new float[cols * cols];
-                for (int i = 0; i < hinv.length; i++) hinv[i] = (float) u[i];
-                return new Prepared(cols, dead, perm, hinv, percdamp);
-            }
+            int n = cols;
+            Parallel.forRange(n, 16, (s, e) -> {
+                for (int i = s; i < e; i++) {
+                    int pi = perm[n - 1 - i];
+                    for (int j = 0; j < n; j++) r[i * n + j] = i == j ? diag[pi] + damp : hessian[pi * n + perm[n - 1 - j]];
+                }
+            });
+            float[] hinv = upperCholeskyOfInverse(r, cols);
+            if (hinv != null) return new Prepared(cols, dead, perm, hinv, percdamp);
             if (attempt == 6) throw new Q4jException("GPTQ: the Hessian (" + cols + " columns) is not positive definite even with damping " + percdamp);
             if (log != null) log.accept("GPTQ: Cholesky failed with damping " + percdamp + " × mean(diag H); retrying with " + percdamp * 10);
             percdamp *= 10;
@@ -164,77 +182,105 @@ public final class Gptq {
     }
 
     /**
-     * U upper with UᵀU = P⁻¹, or null when P is not positive definite. With J the order reversal and J P J = M Mᵀ
-     * (M lower), P⁻¹ = (J M⁻¹ J)ᵀ (J M⁻¹ J), and J M⁻¹ J is upper triangular with a positive diagonal: the Cholesky
-     * factor the reference gets from {@code cholesky(cholesky_inverse(cholesky(P)), upper=True)}. All in double.
+     * U upper with UᵀU = P⁻¹, rounded to float, or null when P is not positive definite; {@code reversed} holds J P J
+     * (J reverses the order) and is overwritten. With J P J = M Mᵀ (M lower), P⁻¹ = (J M⁻¹ J)ᵀ (J M⁻¹ J), and J M⁻¹ J
+     * is upper triangular with a positive diagonal: the Cholesky factor the reference gets from
+     * {@code cholesky(cholesky_inverse(cholesky(P)), upper=True)}. All in double.
      */
-    static double[] upperCholeskyOfInverse(double[] p, int n) {
-        double[] r = new double[n * n];                                  // (n, n) J P J
-        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) r[i * n + j] = p[(n - 1 - i) * n + (n - 1 - j)];
-        double[] m = cholesky(r, n);                                     // (n, n) lower
-        if (m == null) return null;
-        double[] minv = lowerInverse(m, n);                              // (n, n) lower: M⁻¹
-        double[] u = new double[n * n];                                  // (n, n) upper: J M⁻¹ J
-        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) u[i * n + j] = minv[(n - 1 - i) * n + (n - 1 - j)];
+    static float[] upperCholeskyOfInverse(double[] reversed, int n) {
+        if (!upperCholesky(reversed, n)) return null;                     // reversed's upper triangle: Mᵀ
+        double[] minv = lowerInverseOfTranspose(reversed, n);            // (n, n) lower: M⁻¹
+        float[] u = new float[n * n];                                    // (n, n) upper: J M⁻¹ J
+        Parallel.forRange(n, 16, (s, e) -> {
+            for (int i = s; i < e; i++) for (int j = i; j < n; j++) u[i * n + j] = (float) minv[(n - 1 - i) * n + (n - 1 - j)];
+        });
         return u;
     }
 
-    private static final int PANEL = 64;
+    /** Rows per panel of the blocked factorisation and inverse; columns per parallel work unit. */
+    private static final int PANEL = 64, CHUNK = 64;
 
     /**
-     * Lower Cholesky factor of a (n, n), or null when a is not positive definite. Left-looking by panels of 64
-     * columns: each panel is first updated with every column before it (row dot products, parallel over rows, the
-     * panel's rows staying in cache), then factored column by column.
+     * In place, the upper Cholesky factor U (UᵀU = A) of a symmetric (n, n) A, in A's upper triangle (the strict lower
+     * triangle is left as scratch); false when A is not positive definite. Left-looking by panels of 64 rows: a panel
+     * first takes every row above it in one product, A[k0:k1, k0:] −= U[:k0, k0:k1]ᵀ U[:k0, k0:] ({@link
+     * DenseKernels#gemmTN}, columns spread over the threads), then its diagonal block is factored and the rest of its
+     * rows solved against it.
      */
-    static double[] cholesky(double[] a, int n) {
-        double[] m = new double[n * n];                                  // (n, n) lower triangle filled
-        for (int i = 0; i < n; i++) System.arraycopy(a, i * n, m, i * n, i + 1);
-        for (int kb = 0; kb < n; kb += PANEL) {
-            int k0 = kb, k1 = Math.min(kb + PANEL, n);
-            if (k0 > 0) {                                                // A[k0:, k0:k1] −= L[k0:, :k0] · L[k0:k1, :k0]ᵀ
-                Parallel.forRange(n - k0, 16, (s, e) -> {
-                    for (int i = k0 + s; i < k0 + e; i++) {
-                        for (int j = k0; j < Math.min(k1, i + 1); j++) m[i * n + j] -= DenseKernels.dot(m, i * n, m, j * n, k0);
+    static boolean upperCholesky(double[] a, int n) {
+        for (int k0 = 0; k0 < n; k0 += PANEL) {
+            int k1 = Math.min(k0 + PANEL, n), rows = k1 - k0;
+            if (k0 > 0) {
+                int kk = k0;
+                Parallel.forRange(chunks(n - k0), 1, (s, e) -> {
+                    for (int c = s; c < e; c++) {
+                        int j0 = kk + c * CHUNK, j1 = Math.min(n, j0 + CHUNK);
+                        DenseKernels.gemmTN(rows, j1 - j0, kk, -1.0, a, kk, n, a, j0, n, a, kk * n + j0, n);
                     }
                 });
             }
-            for (int j = k0; j < k1; j++) {
-                double d = m[j * n + j] - DenseKernels.dot(m, j * n + k0, m, j * n + k0, j - k0);
-                if (!(d > 0)) return null;
-                double djj = Math.sqrt(d);
-                m[j * n + j] = djj;
-                int jj = j;
-                Parallel.forRange(n - j - 1, 64, (s, e) -> {
-                    for (int i = jj + 1 + s; i < jj + 1 + e; i++) {
-                        m[i * n + jj] = (m[i * n + jj] - DenseKernels.dot(m, i * n + k0, m, jj * n + k0, jj - k0)) / djj;
+            for (int i = k0; i < k1; i++) {                              // the diagonal block, right-looking
+                double d = a[i * n + i];
+                if (!(d > 0)) return false;
+                double uii = Math.sqrt(d);
+                a[i * n + i] = uii;
+                for (int j = i + 1; j < k1; j++) a[i * n + j] /= uii;
+                for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + i2, a, i2 * n + i2, k1 - i2);
+            }
+            if (k1 < n) {                                                // U[k0:k1, k1:] = U_kk⁻ᵀ A[k0:k1, k1:]
+                int kk0 = k0;
+                Parallel.forRange(chunks(n - k1), 1, (s, e) -> {
+                    for (int c = s; c < e; c++) {
+                        int j0 = k1 + c * CHUNK, len = Math.min(n, j0 + CHUNK) - j0;
+                        for (int i = kk0; i < k1; i++) {
+                            double uii = a[i * n + i];
+                            for (int j = j0; j < j0 + len; j++) a[i * n + j] /= uii;
+                            for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + j0, a, i2 * n + j0, len);
+                        }
                     }
                 });
             }
         }
-        return m;
+        return true;
     }
 
-    /** M⁻¹ of a lower-triangular M (n, n), solved 16 columns at a time so each row of M is read once per block. */
-    static double[] lowerInverse(double[] m, int n) {
-        double[] inv = new double[n * n];                                // (n, n) lower
-        int width = 16, blocks = (n + width - 1) / width;
-        Parallel.forRange(blocks, 1, (s, e) -> {
-            double[][] x = new double[width][n];                         // [column in block](n)
-            for (int u = s; u < e; u++) {
-                int b = u % 2 == 0 ? u / 2 : blocks - 1 - u / 2;         // big and small blocks alternate: balanced threads
-                int j0 = b * width, j1 = Math.min(j0 + width, n);
-                for (int i = j0; i < n; i++) {
-                    double mii = m[i * n + i];
-                    for (int j = j0; j < Math.min(j1, i + 1); j++) {
-                        double[] xj = x[j - j0];
-                        xj[i] = i == j ? 1 / mii : -DenseKernels.dot(m, i * n + j, xj, j, i - j) / mii;
-                        inv[i * n + j] = xj[i];
+    /**
+     * M⁻¹ (lower, (n, n)) for M = Uᵀ, U upper in u's upper triangle. Forward substitution by panels of 64 rows:
+     * Y[I, :i0] = −M[I, :i0] Y[:i0, :i0] (a {@link DenseKernels#gemmTN} with M[I, :] = U[:, I]ᵀ, each column chunk
+     * summing only over the rows where Y's lower triangle is nonzero), then the panel is solved against M_II.
+     */
+    static double[] lowerInverseOfTranspose(double[] u, int n) {
+        double[] y = new double[n * n];                                  // (n, n) lower
+        for (int i0 = 0; i0 < n; i0 += PANEL) {
+            int i1 = Math.min(i0 + PANEL, n), rows = i1 - i0, ii0 = i0;
+            for (int i = i0; i < i1; i++) y[i * n + i] = 1;
+            if (i0 > 0) {
+                int units = chunks(i0);
+                Parallel.forRange(units, 1, (s, e) -> {
+                    for (int v = s; v < e; v++) {
+                        int c = v % 2 == 0 ? v / 2 : units - 1 - v / 2;  // long and short chunks alternate: balanced threads
+                        int j0 = c * CHUNK, j1 = Math.min(ii0, j0 + CHUNK);
+                        DenseKernels.gemmTN(rows, j1 - j0, ii0 - j0, -1.0, u, j0 * n + ii0, n, y, j0 * n + j0, n, y, ii0 * n + j0, n);
+                    }
+                });
+            }
+            Parallel.forRange(chunks(i1), 1, (s, e) -> {
+                for (int c = s; c < e; c++) {
+                    int j0 = c * CHUNK, j1 = Math.min(i1, j0 + CHUNK);
+                    for (int i = ii0; i < i1; i++) {
+                        int len = Math.min(j1, i + 1) - j0;              // row i is zero right of its diagonal
+                        if (len <= 0) continue;
+                        double mii = u[i * n + i];
+                        for (int j = j0; j < j0 + len; j++) y[i * n + j] /= mii;
+                        for (int i2 = i + 1; i2 < i1; i2++) DenseKernels.axpy(-u[i * n + i2], y, i * n + j0, y, i2 * n + j0, len);
                     }
                 }
-            }
-        });
-        return inv;
+            });
+        }
+        return y;
     }
+
+    private static int chunks(int columns) { return (columns + CHUNK - 1) / CHUNK; }
 
     // ---- the algorithm -----------------------------------------------------------------------------------------
 
@@ -318,13 +364,15 @@ public final class Gptq {
             }
         }
         int[] perm = prep.perm();
-        float[] w = new float[rows * cols];                              // (rows, cols) permuted order
-        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) w[r * cols + j] = w0[r * cols + perm[j]];
+        boolean identity = true;
+        for (int j = 0; j < cols; j++) identity &= perm[j] == j;
+        float[] w = identity ? w0 : new float[rows * cols];              // (rows, cols) permuted order (w0 itself without act-order)
+        if (!identity) for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) w[r * cols + j] = w0[r * cols + perm[j]];
         int[] groupOf = new int[cols];                                   // (cols) group of permuted column j
         for (int j = 0; j < cols; j++) groupOf[j] = gs == 0 ? 0 : o.staticGroups() ? perm[j] / gs : j / gs;
         float[] hinv = prep.hinv();                                      // (cols, cols) upper
         int[] codes = new int[rows * cols];                              // (rows, cols) permuted order
-        int tile = 16, tiles = (rows + tile - 1) / tile;
+        int tile = 64, tiles = (rows + tile - 1) / tile;                // rows per task: each packed panel of Hinv serves 64 rows
         double[] tileLoss = new double[tiles];
         Parallel.forRange(tiles, 1, (t0, t1) -> {
             float[] w1 = new float[tile * blockSize];                    // (tile, block) the block being quantized
@@ -360,8 +408,8 @@ public final class Gptq {
                 tileLoss[t] = loss / 2;
             }
         });
-        int[] out = new int[rows * cols];                                // (rows, cols) original order
-        for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) out[r * cols + perm[j]] = codes[r * cols + j];
+        int[] out = identity ? codes : new int[rows * cols];             // (rows, cols) original order
+        if (!identity) for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) out[r * cols + perm[j]] = codes[r * cols + j];
         int[] gIdx = new int[cols];
         for (int j = 0; j < cols; j++) gIdx[perm[j]] = groupOf[j];
         return new Result(rows, cols, o, out, scale, zero, gIdx, Arrays.stream(tileLoss).sum(), prep.percdamp());
@@ -411,6 +459,7 @@ public final class Gptq {
             @Override public void observe(float[] x, int tokens) { h.add(x, tokens); }
 
             @Override public Map<String, Tensor> finish(Model current) {
+                h.release();
                 Prepared prep = prepare(h.values(), cols, o, log == null ? null : m -> log.accept("blk." + layer + ": " + m));
                 Map<String, Tensor> out = new LinkedHashMap<>();
                 for (String name : names) {
