@@ -72,9 +72,14 @@ public final class Int8Kernels {
      * @param out (batch, n) the dequantized activations
      */
     public static void fakeQuantizeTokensAsymmetric(float[] x, int batch, int n, int bits, float[] out) {
+        fakeQuantizeTokensAsymmetric(x, 0, batch, n, bits, out);
+    }
+
+    /** The same on x[off, off + batch·n) into out at the same offsets (out may be x: in place). */
+    public static void fakeQuantizeTokensAsymmetric(float[] x, int start, int batch, int n, int bits, float[] out) {
         int levels = (1 << bits) - 1;
         for (int b = 0; b < batch; b++) {
-            int off = b * n;
+            int off = start + b * n;
             float min = 0, max = 0;                 // the grid holds 0 exactly (padding and ReLU zeros stay zero)
             for (int i = 0; i < n; i++) { min = Math.min(min, x[off + i]); max = Math.max(max, x[off + i]); }
             float scale = (max - min) / levels;

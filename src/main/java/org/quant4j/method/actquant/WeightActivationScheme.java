@@ -1,6 +1,7 @@
 package org.quant4j.method.actquant;
 
 import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.method.gptq.Gptq;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.Llama;
 import org.quant4j.model.Model;
@@ -37,9 +38,22 @@ public enum WeightActivationScheme {
         return this == W4A8 || this == W4A4 ? QuantScheme.asymmetric(4, Granularity.CHANNEL) : QuantScheme.symmetric(8, Granularity.CHANNEL);
     }
 
-    /** Quantizes a (possibly smoothed or rotated) float model. @param calibration for static scales only */
+    /** Quantizes a (possibly smoothed or rotated) float model, RTN weights. @param calibration for static scales only */
     public Model apply(Model model, int[][] calibration) {
-        Model q = Rtn.apply(model, Rtn.Options.of(weights()));
+        return withActivations(Rtn.apply(model, Rtn.Options.of(weights())), calibration);
+    }
+
+    /** GPTQ's options for this scheme's weight grid (per channel; 4-bit asymmetric or 8-bit symmetric). */
+    public Gptq.Options gptqWeights() {
+        QuantScheme w = weights();
+        return Gptq.Options.of(w.bits(), w.symmetric(), 0);
+    }
+
+    /**
+     * The scheme's activation quantization on a model whose linear layers are already quantized to {@link #weights}'
+     * grid (by RTN or GPTQ). @param calibration for static scales only
+     */
+    public Model withActivations(Model q, int[][] calibration) {
         return switch (this) {
             case W8A8_DYNAMIC -> ActivationQuant.dynamicInt8(q);
             case W8A8_STATIC -> ActivationQuant.staticInt8(q, calibration);
