@@ -41,7 +41,12 @@ public final class Llama {
     /** "llm-int8[:threshold]": LLM.int8() mixed-precision decomposition on 8-bit per-channel symmetric weights. */
     public static final String LLM_INT8 = "llm-int8";
     private float llmInt8Threshold;
-    /** "int{b}-token-asym": per-token asymmetric b-bit activations, simulated exactly (quantize-dequantize, then matmul). */
+    /**
+     * "int{b}-token-asym": per-token asymmetric b-bit activations; on 4- or 8-bit integer weights (b &lt; 8) the integer
+     * kernels run ({@link MatMul#matmulTokenAsymmetric}), otherwise — or with {@code -Dquant4j.w4a4=simulate} — the exact
+     * simulation (quantize-dequantize, then the float matmul).
+     */
+    static final boolean INTEGER_LOW_BIT_ACTIVATIONS = !"simulate".equalsIgnoreCase(System.getProperty("quant4j.w4a4", "integer"));
     private int simulatedActivationBits;
 
     // ---- online input transforms (QuaRot's online Hadamard, DuQuant's rotations) -------------------------------
@@ -176,6 +181,11 @@ public final class Llama {
     /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
     private void linear(Tensor w, float[] x, float[] out, int batch) {
         if (observer != null) observer.onInput(w.name(), x, batch, (int) w.cols());
+        if (simulatedActivationBits > 0 && simulatedActivationBits < 8 && INTEGER_LOW_BIT_ACTIVATIONS
+                && w.type() instanceof org.quant4j.format.IntQuantType q && (q.bits() == 4 || q.bits() == 8)) {
+            MatMul.matmulTokenAsymmetric(w, x, out, batch, simulatedActivationBits); // W4A4 on integer kernels
+            return;
+        }
         if (simulatedActivationBits > 0 && w.type() instanceof org.quant4j.format.IntQuantType) {
             int cols = (int) w.cols();
             float[] xq = new float[batch * cols]; // (batch, cols) activations on their quantization grid
