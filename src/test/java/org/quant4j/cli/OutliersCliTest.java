@@ -86,4 +86,23 @@ class OutliersCliTest {
             assertTrue(err[1] < 0.8 * err[0], "squared logit error: GPTQ " + err[1] + ", RTN " + err[0]);
         }
     }
+
+    @Test
+    void evalKvBitsQuantizesTheCache() {
+        CliTest.Outcome plain = CliTest.run("eval", "--chunks", "2", "--json", "--no-progress");
+        CliTest.Outcome kv4 = CliTest.run("eval", "--chunks", "2", "--json", "--no-progress", "--kv-bits", "4");
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(0, kv4.code(), kv4.err());
+        double a = ppl(plain.out()), b = ppl(kv4.out());
+        assertTrue(b > a * 1.01, "a 4-bit cache costs perplexity: " + a + " → " + b);
+        CliTest.Outcome bad = CliTest.run("eval", "--chunks", "1", "--kv-bits", "12");
+        assertNotEquals(0, bad.code());
+        assertTrue(bad.err().contains("2..8"), bad.err());
+    }
+
+    static double ppl(String json) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"ppl\"\\s*:\\s*([0-9.]+)").matcher(json);
+        assertTrue(m.find(), json);
+        return Double.parseDouble(m.group(1));
+    }
 }
