@@ -118,7 +118,7 @@ final class OutliersCommand implements Callable<Integer> {
             HtmlReport report = new HtmlReport("quant4j outliers: " + mp.getFileName());
             report.paragraph(String.format("Perplexity on %s (%d tokens, chunks of %d); KL-divergence and top-1 agreement against the FP32 model. "
                     + "Calibration: %d windows of %s. Weights: RTN per-channel (8-bit symmetric at W8, 4-bit asymmetric at W4); activations: "
-                    + "per-token int8 on integer kernels at W8A8 and W4A8, per-token asymmetric simulated at W4A4; GPTQ rows: GPTQ per-channel "
+                    + "per-token int8 on integer kernels at W8A8 and W4A8, per-token asymmetric 4-bit codes on the same integer kernels at W4A4; GPTQ rows: GPTQ per-channel "
                     + "weights calibrated on the transformed model; KV4/KV8: K and V cache entries per token and head, asymmetric, simulated "
                     + "(QuaRot rotates them per head first). 'transform s' is the time of the method's transform including its calibration run; "
                     + "'weights s' the weight quantization (RTN or GPTQ) and activation calibration.", text.getFileName(), ids.length, ctx, samples, calText.getFileName()));

@@ -18,8 +18,9 @@ import java.util.Map;
  *       int8 × int8 → int32 kernels;</li>
  *   <li>W4A8: 4-bit asymmetric per-channel weights, int8 per-token (absmax) activations on the same integer kernels
  *       (the 4-bit codes unpacked to int8 per row);</li>
- *   <li>W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 4-bit activations, simulated exactly
- *       (activations rounded to their grid, then multiplied with the integer weights).</li>
+ *   <li>W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 4-bit activations, on the same integer
+ *       kernels (activation codes minus their zero point as int8; {@code -Dquant4j.w4a4=simulate} runs the exact
+ *       simulation instead: activations rounded to their grid, then multiplied with the integer weights in float).</li>
  * </ul>
  */
 public enum WeightActivationScheme {

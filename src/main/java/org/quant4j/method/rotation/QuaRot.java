@@ -25,7 +25,8 @@ import java.util.Map;
  *       W_down ← W_down·H, stored as an input transform the forward pass applies) and before the attention output
  *       projection (QuaRot fuses the per-head part into v and runs the across-heads part online; this applies the
  *       whole qDim-order Hadamard online, the same product). Skipped, and reported, where no Hadamard of that order
- *       is known here (stories260K's hidden size 172).</li>
+ *       is known here (stories260K's hidden size 172). Stored as dense {@code *.input_transform} tensors; the
+ *       forward pass recognises them and runs the fast Walsh–Hadamard transform ({@link org.quant4j.kernel.FastHadamard}).</li>
  * </ol>
  * The model's head is untied from the embedding (they differ once the output norm is folded into the head).
  * With {@code rotateKv} (for a quantized KV cache) the values and keys are rotated per head too, as QuaRot does: an
