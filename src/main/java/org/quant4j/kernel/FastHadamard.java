@@ -38,6 +38,12 @@ public final class FastHadamard {
      */
     public record Plan(int n, int m, int[] base) {
         public int pow2() { return n / m; }
+
+        /** H_n[r][c] = H_{2^k}[r / m][c / m] · H_m[r mod m][c mod m], with H_{2^k}[a][b] = (−1)^popcount(a AND b). */
+        public int entry(int r, int c) {
+            int sign = (Integer.bitCount((r / m) & (c / m)) & 1) == 0 ? 1 : -1;
+            return sign * base[(r % m) * m + c % m];
+        }
     }
 
     /** The plan for order n, or null when no Hadamard matrix of order n is known here. */
@@ -205,20 +211,20 @@ public final class FastHadamard {
      * form; null otherwise (the caller keeps the dense product). O(n²).
      */
     public static Rotation recognise(float[] t, int n) {
-        int[] h = matrix(n);
-        if (h == null) return null;
+        Plan p = plan(n);
+        if (p == null) return null;
         float inv = (float) (1 / Math.sqrt(n));
         float[] signs = new float[n];
         for (int j = 0; j < n; j++) {                       // T[0][j] = s_j · H[j][0] / √n
             float v = t[j];
             if (Math.abs(v) != inv) return null;
-            signs[j] = (v > 0) == (h[j * n] > 0) ? 1f : -1f;
+            signs[j] = (v > 0) == (p.entry(j, 0) > 0) ? 1f : -1f;
         }
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < n; j++) {
-                if (t[i * n + j] != signs[j] * (h[j * n + i] * inv)) return null;
+                if (t[i * n + j] != signs[j] * (p.entry(j, i) * inv)) return null;
             }
         }
-        return new Rotation(FastHadamard.plan(n), signs, inv);
+        return new Rotation(p, signs, inv);
     }
 }

@@ -21,6 +21,8 @@ class FastHadamardTest {
             if (n > 256) continue;
             int[] h = FastHadamard.matrix(n);
             assertNotNull(h, "order " + n);
+            FastHadamard.Plan p = FastHadamard.plan(n);
+            for (int i = 0; i < n * n; i++) assertEquals(h[i], p.entry(i / n, i % n), "order " + n + ": entry " + i);
             for (int i = 0; i < n; i++) {
                 for (int j = 0; j < n; j++) {
                     int dot = 0;
