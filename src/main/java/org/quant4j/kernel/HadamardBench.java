@@ -43,14 +43,14 @@ public final class HadamardBench {
         }
     }
 
-    /** Median of 7 runs of µs per row, each run repeated until it takes ≥ 50 ms, after warm-up. */
+    /** Median of 5 runs of µs per row, each run repeated until it takes ≥ 20 ms, after warm-up. */
     private static double time(Runnable r, int batch) {
-        for (int i = 0; i < 200; i++) r.run();
-        double[] runs = new double[7];
+        for (int i = 0; i < 50; i++) r.run();
+        double[] runs = new double[5];
         for (int k = 0; k < runs.length; k++) {
             int reps = 0;
             long t0 = System.nanoTime(), el;
-            do { r.run(); reps++; el = System.nanoTime() - t0; } while (el < 50_000_000L);
+            do { r.run(); reps++; el = System.nanoTime() - t0; } while (el < 20_000_000L);
             runs[k] = el / 1e3 / reps / batch;
         }
         java.util.Arrays.sort(runs);
