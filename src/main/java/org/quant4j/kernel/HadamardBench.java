@@ -7,14 +7,18 @@ import java.util.SplittableRandom;
 /**
  * What the fast Walsh–Hadamard transform saves over the dense product the forward pass used before: time per row of
  * x ← T·x for a randomized Hadamard T of order n, dense ({@link MatMul#matmul} on the stored F32 [n, n] tensor) against
- * {@link FastHadamard} (Vector API and scalar paths), at batch 1 (generation) and 64 (prompt).
+ * {@link FastHadamard} (Vector API and scalar paths), at batch 1 (generation) and 64 (prompt). One thread, timed by
+ * its CPU time (ThreadMXBean), so that other processes on a loaded machine do not count.
  *
  * <pre>java --add-modules jdk.incubator.vector -cp target/classes:... org.quant4j.kernel.HadamardBench [n ...]</pre>
  */
 public final class HadamardBench {
     private HadamardBench() {}
 
+    private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
+
     public static void main(String[] args) {
+        Parallel.setThreads(1);
         int[] sizes = args.length > 0 ? java.util.Arrays.stream(args).mapToInt(Integer::parseInt).toArray() : new int[]{256, 768, 1024, 2048, 4096, 5120};
         System.out.printf("%6s %6s %5s %14s %14s %14s %9s%n", "n", "base m", "batch", "dense µs/row", "fast µs/row", "scalar µs/row", "speed-up");
         for (int n : sizes) {
@@ -27,7 +31,10 @@ public final class HadamardBench {
             float inv = (float) (1 / Math.sqrt(n));
             float[] t = new float[n * n];                                   // (n, n) (diag(s)·H/√n)ᵀ
             for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) t[i * n + j] = signs[j] * (h[j * n + i] * inv);
-            Tensor dense = Tensor.ofFloats("t", t, n, n);
+            // off-heap, as a model file's mapped tensors are (a heap segment takes the Vector API's slow path)
+            java.lang.foreign.MemorySegment data = java.lang.foreign.Arena.ofAuto().allocate(4L * n * n, 64);
+            java.lang.foreign.MemorySegment.copy(t, 0, data, java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, 0, t.length);
+            Tensor dense = new Tensor("t", org.quant4j.format.GgmlType.F32, new long[]{n, n}, data);
             FastHadamard.Rotation fast = FastHadamard.recognise(t, n);
             for (int batch : new int[]{1, 64}) {
                 float[] x = new float[batch * n], out = new float[batch * n];    // (batch, n)
@@ -43,14 +50,15 @@ public final class HadamardBench {
         }
     }
 
-    /** Median of 5 runs of µs per row, each run repeated until it takes ≥ 20 ms, after warm-up. */
+    /** Median of 5 runs of CPU µs per row, each run repeated until it takes ≥ 20 ms of CPU, after warm-up. */
     private static double time(Runnable r, int batch) {
-        for (int i = 0; i < 50; i++) r.run();
+        long w0 = CPU.getCurrentThreadCpuTime();
+        for (int i = 0; i < 3000 && CPU.getCurrentThreadCpuTime() - w0 < 300_000_000L; i++) r.run(); // JIT warm-up, ≤ 0.3 s
         double[] runs = new double[5];
         for (int k = 0; k < runs.length; k++) {
             int reps = 0;
-            long t0 = System.nanoTime(), el;
-            do { r.run(); reps++; el = System.nanoTime() - t0; } while (el < 20_000_000L);
+            long t0 = CPU.getCurrentThreadCpuTime(), el;
+            do { r.run(); reps++; el = CPU.getCurrentThreadCpuTime() - t0; } while (el < 20_000_000L);
             runs[k] = el / 1e3 / reps / batch;
         }
         java.util.Arrays.sort(runs);

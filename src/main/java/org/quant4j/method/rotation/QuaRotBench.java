@@ -11,8 +11,8 @@ import java.util.Arrays;
 /**
  * What the fast Walsh–Hadamard transform saves in a whole forward pass: a QuaRot-rotated float model run with its
  * online Hadamards in fast form and as the stored dense products ({@link FastHadamard#setOnline}), alternating in one
- * JVM so that machine load affects both alike. Prints the median of each over the rounds: prompt processing (batches
- * of 64) and generation (one token at a time).
+ * JVM, on one thread timed by its CPU time (ThreadMXBean) so that other processes on a loaded machine do not count.
+ * Prints the median of each over the rounds: prompt processing (batches of 64) and generation (one token at a time).
  *
  * <pre>java --add-modules jdk.incubator.vector -cp target/quant4j.jar org.quant4j.method.rotation.QuaRotBench MODEL [tokens] [rounds]</pre>
  */
@@ -20,6 +20,8 @@ public final class QuaRotBench {
     private QuaRotBench() {}
 
     public static void main(String[] args) {
+        org.quant4j.kernel.Parallel.setThreads(1);
+        var cpu = java.lang.management.ManagementFactory.getThreadMXBean();
         Path path = Path.of(args[0]);
         int tokens = args.length > 1 ? Integer.parseInt(args[1]) : 128;
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 5;
@@ -38,19 +40,19 @@ public final class QuaRotBench {
                 for (int v = 0; v < 2; v++) {
                     Llama l = v == 0 ? fast : dense;
                     Llama.State s = l.newState(tokens, 64);
-                    long t0 = System.nanoTime();
+                    long t0 = cpu.getCurrentThreadCpuTime();
                     l.forward(s, ids, false);
-                    long t1 = System.nanoTime();
+                    long t1 = cpu.getCurrentThreadCpuTime();
                     Llama.State g = l.newState(tokens, 1);
                     for (int id : ids) l.forward(g, id);
-                    long t2 = System.nanoTime();
+                    long t2 = cpu.getCurrentThreadCpuTime();
                     if (k >= 0) {
                         prompt[v][k] = (t1 - t0) / 1e6;
                         gen[v][k] = (t2 - t1) / 1e6;
                     }
                 }
             }
-            System.out.printf("%d tokens, median of %d rounds: prompt fast %.1f ms, dense %.1f ms; generation fast %.1f ms, dense %.1f ms%n",
+            System.out.printf("%d tokens, CPU time, median of %d rounds: prompt fast %.1f ms, dense %.1f ms; generation fast %.1f ms, dense %.1f ms%n",
                     tokens, rounds, median(prompt[0]), median(prompt[1]), median(gen[0]), median(gen[1]));
         }
     }
