@@ -35,6 +35,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--kl-base", paramLabel = "FILE", description = "compare with a base model's saved logits") Path klBase;
     @Option(names = "--lora", paramLabel = "DIR", description = "apply a LoRA adapter (PEFT directory: adapter_config.json + adapter_model.safetensors) at run time") Path lora;
     @Option(names = "--tokenizer", description = "tokenizer.bin for llama2.c checkpoints") Path tokenizerPath;
+    @Option(names = "--kv-bits", description = "quantize the KV cache per token and head, asymmetric, to this many bits (simulated), overriding the model's setting; 0: float") Integer kvBits;
     @Option(names = "--json", description = "machine-readable output") boolean json;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
     @Option(names = "--embeddings", paramLabel = "BASE", description = "encoders: compare MODEL's sentence embeddings with BASE's on the sentences of -f (cosine, top-10 retrieval agreement, speed)") Path embeddingsBase;
@@ -46,7 +47,8 @@ final class EvalCommand implements Callable<Integer> {
             if (modelPath == null) throw new Q4jException("--embeddings needs MODEL (the encoder to compare) and BASE");
             return EmbedCommand.evalEmbeddings(modelPath, embeddingsBase, textFile != null ? textFile : Defaults.evalText(), sentences, queries, json);
         }
-        try (Model model = org.quant4j.io.peft.PeftAdapter.attach(ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath), lora)) {
+        try (Model loaded = org.quant4j.io.peft.PeftAdapter.attach(ModelLoader.load(modelPath != null ? modelPath : Defaults.model(), tokenizerPath), lora)) {
+            Model model = kvBits == null ? loaded : loaded.withMetadata(Map.of(Llama.KV_BITS_KEY, org.quant4j.io.gguf.GgufValue.u32(kvBits)));
             Tokenizer tok = Tokenizers.fromMetadata(model.metadata(), model.source());
             Llama llama = new Llama(model);
             Map<String, Object> out = new LinkedHashMap<>();

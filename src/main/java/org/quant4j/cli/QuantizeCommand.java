@@ -47,6 +47,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Parameters(index = "1", paramLabel = "OUT", description = "output: .gguf (when the scheme has a GGUF equivalent) or a safetensors directory") Path output;
     @Option(names = "--method", defaultValue = "rtn", description = "rtn, gptq, awq, or a weight-and-activation method: llm-int8, smoothquant, quarot, quarot-orthogonal (random orthogonal where no Hadamard exists), duquant (default ${DEFAULT-VALUE}); llama.cpp's types with --type") String method;
     @Option(names = "--scheme", description = "for smoothquant, quarot, duquant (and rtn with it): w8a8, w8a8-static, w4a8, w4a4 (default w8a8 for smoothquant, w4a4 for quarot and duquant)") String waScheme;
+    @Option(names = "--weights", defaultValue = "rtn", description = "weights of smoothquant, quarot, duquant: rtn or gptq (GPTQ on the transformed model, calibrated on --calibration-file) (default ${DEFAULT-VALUE})") String weightMethod;
+    @Option(names = "--kv-bits", defaultValue = "0", description = "quantize the KV cache per token and head, asymmetric, to 8 or 4 bits (simulated; QuaRot also rotates K and V per head); 0: float (default ${DEFAULT-VALUE})") int kvBits;
     @Option(names = "--alpha", defaultValue = "0.5", description = "SmoothQuant / DuQuant migration strength (default ${DEFAULT-VALUE})") float alpha;
     @Option(names = "--threshold", defaultValue = "6.0", description = "LLM.int8() outlier threshold (default ${DEFAULT-VALUE})") float threshold;
     @Option(names = "--steps", defaultValue = "256", description = "DuQuant greedy rotation steps (default ${DEFAULT-VALUE})") int steps;
@@ -89,6 +91,7 @@ final class QuantizeCommand implements Callable<Integer> {
         if (method.equalsIgnoreCase("gptq")) return gptq(granularity == null ? "group" : granularity);
         if (method.equalsIgnoreCase("awq")) return awq(granularity == null ? "group" : granularity);
         if (!method.equalsIgnoreCase("rtn") || waScheme != null) return weightActivation();
+        if (kvBits != 0) throw new Q4jException("--kv-bits goes with a weight-and-activation scheme (--scheme or --method smoothquant|quarot|duquant); or pass it to eval");
         if (granularity == null) granularity = "channel";
         QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
         long t0 = System.nanoTime();
@@ -177,15 +180,22 @@ final class QuantizeCommand implements Callable<Integer> {
         if (!OutlierMethods.NAMES.contains(m)) throw new Q4jException("unknown method '" + method + "' (available: " + String.join(", ", OutlierMethods.NAMES) + ")");
         var scheme = org.quant4j.method.actquant.WeightActivationScheme.parse(waScheme != null ? waScheme
                 : m.startsWith("quarot") || m.equals("duquant") ? "w4a4" : "w8a8");
+        boolean gptqWeights = switch (weightMethod.toLowerCase(Locale.ROOT)) {
+            case "rtn" -> false;
+            case "gptq" -> true;
+            default -> throw new Q4jException("--weights must be rtn or gptq, not '" + weightMethod + "'");
+        };
+        if (kvBits != 0 && kvBits != 4 && kvBits != 8) throw new Q4jException("--kv-bits must be 4 or 8 (or 0 for a float cache), not " + kvBits);
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
             int[][] calibration = Calibration.samples(model, calibrationFile != null ? calibrationFile : Defaults.calibrationText(), 8, 128);
             var outcome = OutlierMethods.apply(m, model, calibration, scheme,
-                    new OutlierMethods.Settings(alpha, threshold, blockSize, steps, seed));
+                    new OutlierMethods.Settings(alpha, threshold, blockSize, steps, seed, gptqWeights, kvBits));
             outcome.notes().forEach(n -> System.out.println("note: " + n));
             ModelSaver.save(outcome.model(), output, ModelSaver.Format.fromName(output), null, 0, input);
-            System.out.printf("%s → %s: %s %s, transform %.2f s, %.2f MiB → %.2f MiB, %.1f s in all%n", input, output, m,
-                    m.equals("llm-int8") ? "(W8, int8 with float outlier columns)" : scheme.label(), outcome.transformSec(),
+            System.out.printf("%s → %s: %s %s%s%s, transform %.2f s, %.2f MiB → %.2f MiB, %.1f s in all%n", input, output, m,
+                    m.equals("llm-int8") ? "(W8, int8 with float outlier columns)" : scheme.label(), kvBits > 0 ? "KV" + kvBits : "",
+                    gptqWeights ? " (GPTQ weights)" : "", outcome.transformSec(),
                     model.byteSize() / 1048576.0, outcome.model().byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;

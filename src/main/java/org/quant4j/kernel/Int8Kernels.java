@@ -40,6 +40,35 @@ public final class Int8Kernels {
         }
     }
 
+    /**
+     * Per-token asymmetric b-bit quantization (b ≤ 7) for integer kernels, on the grid of
+     * {@link #fakeQuantizeTokensAsymmetric}: code q ∈ [0, 2^b − 1] with zero point z, stored centred as q − z, so that
+     * x ≈ scale · (q − z) and an integer dot product needs no activation zero-point term. A row of zeros gets scale 0.
+     *
+     * @param centred out (batch, n) q − z, in [−(2^b − 1), 2^b − 1]
+     * @param scales  out (batch)
+     */
+    public static void quantizeRowsAsymmetric(float[] x, int batch, int n, int bits, byte[] centred, float[] scales) {
+        int levels = (1 << bits) - 1;
+        for (int b = 0; b < batch; b++) {
+            int off = b * n;
+            float min = 0, max = 0;
+            for (int i = 0; i < n; i++) { min = Math.min(min, x[off + i]); max = Math.max(max, x[off + i]); }
+            float scale = (max - min) / levels;
+            if (!(scale > 0)) {
+                java.util.Arrays.fill(centred, off, off + n, (byte) 0);
+                scales[b] = 0;
+                continue;
+            }
+            float zeroPoint = (float) Math.rint(-min / scale);
+            for (int i = 0; i < n; i++) {
+                float q = Math.max(0, Math.min(levels, (float) Math.rint(x[off + i] / scale) + zeroPoint));
+                centred[off + i] = (byte) (q - zeroPoint);
+            }
+            scales[b] = scale;
+        }
+    }
+
     /** Σ w_i · a_i over n int8 values (weights from a segment, activations from an array), accumulated in int32. */
     public static int dotScalar(MemorySegment w, long wOff, byte[] a, int aOff, int n) {
         int s = 0;
@@ -72,9 +101,14 @@ public final class Int8Kernels {
      * @param out (batch, n) the dequantized activations
      */
     public static void fakeQuantizeTokensAsymmetric(float[] x, int batch, int n, int bits, float[] out) {
+        fakeQuantizeTokensAsymmetric(x, 0, batch, n, bits, out);
+    }
+
+    /** The same on x[off, off + batch·n) into out at the same offsets (out may be x: in place). */
+    public static void fakeQuantizeTokensAsymmetric(float[] x, int start, int batch, int n, int bits, float[] out) {
         int levels = (1 << bits) - 1;
         for (int b = 0; b < batch; b++) {
-            int off = b * n;
+            int off = start + b * n;
             float min = 0, max = 0;                 // the grid holds 0 exactly (padding and ReLU zeros stay zero)
             for (int i = 0; i < n; i++) { min = Math.min(min, x[off + i]); max = Math.max(max, x[off + i]); }
             float scale = (max - min) / levels;

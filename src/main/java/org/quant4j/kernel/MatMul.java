@@ -146,10 +146,33 @@ public final class MatMul {
         if (!(w.type() instanceof IntQuantType t) || (t.bits() != 8 && t.bits() != 4)) {
             throw new Q4jException("tensor " + w.name() + ": W8A8 / W4A8 needs 8- or 4-bit integer weights, not " + w.type().name());
         }
-        int in = (int) w.cols(), outDim = (int) w.rows();
+        int in = (int) w.cols();
         byte[] qx = new byte[batch * in];                    // (batch, in) activation codes, quantized once
         float[] sx = new float[batch];                       // (batch) activation scales
         Int8Kernels.quantizeRows(x, batch, in, staticScale, qx, sx);
+        matmulCodes(w, t, qx, sx, out, batch);
+    }
+
+    /**
+     * W4A4 (and W8A4, W4A6, ...): as {@link #matmulA8}, with each token quantized asymmetrically to {@code bits} bits
+     * (scale, zero point: {@link Int8Kernels#quantizeRowsAsymmetric}); its codes minus the zero point go through the
+     * same int8 × int8 → int32 kernels, so the result equals the simulated product on the same grid up to float rounding.
+     */
+    public static void matmulTokenAsymmetric(Tensor w, float[] x, float[] out, int batch, int bits) {
+        if (!(w.type() instanceof IntQuantType t) || (t.bits() != 8 && t.bits() != 4)) {
+            throw new Q4jException("tensor " + w.name() + ": W4A4 needs 8- or 4-bit integer weights, not " + w.type().name());
+        }
+        if (bits < 2 || bits > 7) throw new Q4jException("tensor " + w.name() + ": integer activations of " + bits + " bits (2..7 here)");
+        int in = (int) w.cols();
+        byte[] qx = new byte[batch * in];                    // (batch, in) centred activation codes q − z
+        float[] sx = new float[batch];                       // (batch) activation scales
+        Int8Kernels.quantizeRowsAsymmetric(x, batch, in, bits, qx, sx);
+        matmulCodes(w, t, qx, sx, out, batch);
+    }
+
+    /** out = x · Wᵀ from activation codes qx (batch, in) with per-token scales sx, integer weights of type t. */
+    private static void matmulCodes(Tensor w, IntQuantType t, byte[] qx, float[] sx, float[] out, int batch) {
+        int in = (int) w.cols(), outDim = (int) w.rows();
         int groups = t.groupsPerRow(in);
         int[] groupSums = new int[batch * groups];           // (batch, groups) Σ q_x per group, for zero points
         if (!t.symmetric()) {

@@ -1,6 +1,8 @@
 package org.quant4j.model;
 
+import org.quant4j.kernel.FastHadamard;
 import org.quant4j.kernel.FloatKernels;
+import org.quant4j.kernel.Int8Kernels;
 import org.quant4j.kernel.MatMul;
 import org.quant4j.kernel.Parallel;
 import org.quant4j.tensor.Tensor;
@@ -39,7 +41,12 @@ public final class Llama {
     /** "llm-int8[:threshold]": LLM.int8() mixed-precision decomposition on 8-bit per-channel symmetric weights. */
     public static final String LLM_INT8 = "llm-int8";
     private float llmInt8Threshold;
-    /** "int{b}-token-asym": per-token asymmetric b-bit activations, simulated exactly (quantize-dequantize, then matmul). */
+    /**
+     * "int{b}-token-asym": per-token asymmetric b-bit activations; on 4- or 8-bit integer weights (b &lt; 8) the integer
+     * kernels run ({@link MatMul#matmulTokenAsymmetric}), otherwise — or with {@code -Dquant4j.w4a4=simulate} — the exact
+     * simulation (quantize-dequantize, then the float matmul).
+     */
+    static final boolean INTEGER_LOW_BIT_ACTIVATIONS = !"simulate".equalsIgnoreCase(System.getProperty("quant4j.w4a4", "integer"));
     private int simulatedActivationBits;
 
     // ---- online input transforms (QuaRot's online Hadamard, DuQuant's rotations) -------------------------------
@@ -50,6 +57,16 @@ public final class Llama {
      */
     public static final String INPUT_TRANSFORM = ".input_transform";
     private final Tensor[][] inputTransforms; // [layer][site: 0 q/k/v input, 1 attn_output input, 2 gate/up input, 3 ffn_down input] or null
+    /** [layer][site] the fast Walsh–Hadamard form of an input transform that is a randomized Hadamard matrix, or null. */
+    private final FastHadamard.Rotation[][] fastTransforms;
+
+    // ---- KV-cache quantization (QuaRot / DuQuant's KV4, KV8), simulated exactly ---------------------------------
+    /** Metadata key (int): bits of the per-token, per-head asymmetric K and V cache entries; absent or 0: float. */
+    public static final String KV_BITS_KEY = "quant4j.kv_bits";
+    /** Metadata key (bool): queries and keys get a Hadamard rotation per head after RoPE (QuaRot's online K rotation). */
+    public static final String KV_HADAMARD_KEY = "quant4j.kv_hadamard";
+    private final int kvBits;
+    private final FastHadamard.Rotation keyRotation; // (headDim) orthonormal Hadamard on q and k heads, or null
 
     /** Sees the input of every linear layer (calibration, importance matrices, outlier analysis). */
     @FunctionalInterface
@@ -77,6 +94,7 @@ public final class Llama {
         wGate = new Tensor[L]; wUp = new Tensor[L]; wDown = new Tensor[L];
         bq = new float[L][]; bk = new float[L][]; bv = new float[L][];
         inputTransforms = new Tensor[L][4];
+        fastTransforms = new FastHadamard.Rotation[L][4];
         for (int l = 0; l < L; l++) {
             attnNorm[l] = MatMul.toFloats(model.tensor(Model.attnNorm(l)));
             ffnNorm[l] = MatMul.toFloats(model.tensor(Model.ffnNorm(l)));
@@ -94,6 +112,20 @@ public final class Llama {
             inputTransforms[l][1] = sharedTransform(model, c.qDim(), Model.attnOutput(l));
             inputTransforms[l][2] = sharedTransform(model, c.dim(), Model.ffnGate(l), Model.ffnUp(l));
             inputTransforms[l][3] = sharedTransform(model, c.hiddenDim(), Model.ffnDown(l));
+            for (int site = 0; site < 4; site++) {
+                Tensor t = inputTransforms[l][site];
+                if (t != null && FastHadamard.online()) fastTransforms[l][site] = FastHadamard.recognise(MatMul.toFloats(t), (int) t.dim(0));
+            }
+        }
+        var kv = model.metadata().get(KV_BITS_KEY);
+        kvBits = kv == null ? 0 : ((Number) kv.value()).intValue();
+        if (kvBits != 0 && (kvBits < 2 || kvBits > 8)) throw new Q4jException(model.source() + ": " + KV_BITS_KEY + " must be 2..8 (or 0 for a float cache), not " + kvBits);
+        var kvHadamard = model.metadata().get(KV_HADAMARD_KEY);
+        if (kvHadamard != null && Boolean.TRUE.equals(kvHadamard.value())) {
+            keyRotation = FastHadamard.Rotation.plain(c.headDim());
+            if (keyRotation == null) throw new Q4jException(model.source() + ": " + KV_HADAMARD_KEY + " needs a Hadamard matrix of the head size " + c.headDim());
+        } else {
+            keyRotation = null;
         }
         ropeFrequencies = ropeFrequencies(c, model.has("rope_freqs.weight") ? MatMul.toFloats(model.tensor("rope_freqs.weight")) : null);
         var mode = model.metadata().get(ACTIVATIONS_KEY);
@@ -147,6 +179,10 @@ public final class Llama {
     private void transformInput(State s, int l, int site, float[] x, int batch, int cols) {
         Tensor t = inputTransforms[l][site];
         if (t == null) return;
+        if (fastTransforms[l][site] != null) {
+            fastTransforms[l][site].apply(x, 0, batch);
+            return;
+        }
         MatMul.matmul(t, x, s.transformed, batch);
         System.arraycopy(s.transformed, 0, x, 0, batch * cols);
     }
@@ -171,6 +207,11 @@ public final class Llama {
     /** out = x · Wᵀ for one linear layer, with activation quantization when the model asks for it. */
     private void linearBase(Tensor w, float[] x, float[] out, int batch) {
         if (observer != null) observer.onInput(w.name(), x, batch, (int) w.cols());
+        if (simulatedActivationBits > 0 && simulatedActivationBits < 8 && INTEGER_LOW_BIT_ACTIVATIONS
+                && w.type() instanceof org.quant4j.format.IntQuantType q && (q.bits() == 4 || q.bits() == 8)) {
+            MatMul.matmulTokenAsymmetric(w, x, out, batch, simulatedActivationBits); // W4A4 on integer kernels
+            return;
+        }
         if (simulatedActivationBits > 0 && w.type() instanceof org.quant4j.format.IntQuantType) {
             int cols = (int) w.cols();
             float[] xq = new float[batch * cols]; // (batch, cols) activations on their quantization grid
@@ -361,8 +402,16 @@ public final class Llama {
             int pos = pos0 + b;
             rope(s.q, b * qDim, c.nHeads(), pos);
             rope(s.k, b * kvDim, c.nKvHeads(), pos);
+            if (keyRotation != null) {                      // q·k unchanged: (Hq)·(Hk) = q·k
+                keyRotation.apply(s.q, b * qDim, c.nHeads());
+                keyRotation.apply(s.k, b * kvDim, c.nKvHeads());
+            }
             System.arraycopy(s.k, b * kvDim, s.keyCache[l], pos * kvDim, kvDim);
             System.arraycopy(s.v, b * kvDim, s.valueCache[l], pos * kvDim, kvDim);
+            if (kvBits > 0) {                               // each head of the new token on its own asymmetric grid
+                Int8Kernels.fakeQuantizeTokensAsymmetric(s.keyCache[l], pos * kvDim, c.nKvHeads(), c.headDim(), kvBits, s.keyCache[l]);
+                Int8Kernels.fakeQuantizeTokensAsymmetric(s.valueCache[l], pos * kvDim, c.nKvHeads(), c.headDim(), kvBits, s.valueCache[l]);
+            }
         }
         attention(s, l, batch, pos0);
         transformInput(s, l, 1, s.attOut, batch, qDim);

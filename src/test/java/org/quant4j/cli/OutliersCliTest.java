@@ -48,4 +48,61 @@ class OutliersCliTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("duquant"), bad.err());
     }
+
+    @Test
+    void quaRotWithGptqWeightsAndAFourBitCacheRoundTrips(@TempDir Path dir) {
+        try (Model base = ModelLoader.load(MODEL)) {
+            int[][] calibration = Calibration.samples(base, Defaults.calibrationText(), 8, 128);
+            Path out = dir.resolve("quarot-gptq-kv4");
+            CliTest.Outcome o = CliTest.run("quantize", MODEL.toString(), out.toString(), "--method", "quarot", "--scheme", "w4a4",
+                    "--weights", "gptq", "--kv-bits", "4");
+            assertEquals(0, o.code(), o.err());
+            assertTrue(o.out().contains("W4A4KV4 (GPTQ weights)"), o.out());
+            var settings = OutlierMethods.Settings.defaults().withWeights(true).withKvBits(4);
+            Model expected = OutlierMethods.apply("quarot", base, calibration, WeightActivationScheme.W4A4, settings).model();
+            try (Model saved = ModelLoader.load(out)) {
+                assertEquals(4, ((Number) saved.metadata().get(Llama.KV_BITS_KEY).value()).intValue());
+                assertEquals(Boolean.TRUE, saved.metadata().get(Llama.KV_HADAMARD_KEY).value());
+                assertArrayEquals(logits(expected), logits(saved), 1e-5f, "reloaded logits");
+            }
+        }
+        CliTest.Outcome bad = CliTest.run("quantize", MODEL.toString(), dir.resolve("x").toString(), "--method", "quarot", "--weights", "awq");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--weights must be rtn or gptq"), bad.err());
+    }
+
+    @Test
+    void gptqWeightsOnTheRotatedModelBeatRtnWeights() {
+        // W4A8 (activations nearly exact) so the weights' error dominates; held-out tokens, not the calibration text
+        try (Model base = ModelLoader.load(MODEL)) {
+            int[][] calibration = Calibration.samples(base, Defaults.calibrationText(), 8, 128);
+            float[] fp32 = logits(base);
+            double[] err = new double[2];
+            for (int g = 0; g < 2; g++) {
+                var settings = OutlierMethods.Settings.defaults().withWeights(g == 1);
+                float[] q = logits(OutlierMethods.apply("quarot", base, calibration, WeightActivationScheme.W4A8, settings).model());
+                for (int i = 0; i < q.length; i++) err[g] += (q[i] - fp32[i]) * (double) (q[i] - fp32[i]);
+            }
+            assertTrue(err[1] < 0.8 * err[0], "squared logit error: GPTQ " + err[1] + ", RTN " + err[0]);
+        }
+    }
+
+    @Test
+    void evalKvBitsQuantizesTheCache() {
+        CliTest.Outcome plain = CliTest.run("eval", "--chunks", "2", "--json", "--no-progress");
+        CliTest.Outcome kv4 = CliTest.run("eval", "--chunks", "2", "--json", "--no-progress", "--kv-bits", "4");
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(0, kv4.code(), kv4.err());
+        double a = ppl(plain.out()), b = ppl(kv4.out());
+        assertTrue(b > a * 1.01, "a 4-bit cache costs perplexity: " + a + " → " + b);
+        CliTest.Outcome bad = CliTest.run("eval", "--chunks", "1", "--kv-bits", "12");
+        assertNotEquals(0, bad.code());
+        assertTrue(bad.err().contains("2..8"), bad.err());
+    }
+
+    static double ppl(String json) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"ppl\"\\s*:\\s*([0-9.]+)").matcher(json);
+        assertTrue(m.find(), json);
+        return Double.parseDouble(m.group(1));
+    }
 }

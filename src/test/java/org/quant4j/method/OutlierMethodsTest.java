@@ -128,7 +128,7 @@ class OutlierMethodsTest {
             assertFalse(r.model().config().tiedEmbeddings());
             double d = maxAbsDiff(RtnTest.logits(base), RtnTest.logits(r.model()));
             assertTrue(d < 1e-3, "max |Δlogit| " + d);
-            QuaRot.Result o = QuaRot.rotate(base, 42, true);
+            QuaRot.Result o = QuaRot.rotate(base, 42, true, false);
             assertTrue(o.model().has("blk.0.ffn_down.input_transform"), "random orthogonal where no Hadamard exists");
             d = maxAbsDiff(RtnTest.logits(base), RtnTest.logits(o.model()));
             assertTrue(d < 1e-3, "orthogonal fallback: max |Δlogit| " + d);
@@ -148,6 +148,52 @@ class OutlierMethodsTest {
             assertTrue(spread > 0.5, "the test model's logits should not be flat: " + spread);
             double d = maxAbsDiff(before, after);
             assertTrue(d < 1e-3, "tied " + tied + ": max |Δlogit| " + d);
+        }
+    }
+
+    @Test
+    void onlineHadamardsRunInFastFormWithTheDenseProductsResults() {
+        Model rotated = QuaRot.rotate(hadamardFriendly(false), 9).model();
+        float[] fast = logits(rotated, SMALL_TOKENS);
+        org.quant4j.kernel.FastHadamard.setOnline(false);
+        float[] dense;
+        try {
+            dense = logits(rotated, SMALL_TOKENS);
+        } finally {
+            org.quant4j.kernel.FastHadamard.setOnline(true);
+        }
+        double d = maxAbsDiff(fast, dense);
+        assertTrue(d > 0, "the fast path should run (float rounding differs from the dense product)");
+        assertTrue(d < 1e-4, "max |Δlogit| fast vs dense " + d);
+    }
+
+    @Test
+    void quaRotKvRotationLeavesFloatLogitsUnchanged() {
+        Model base = hadamardFriendly(false);
+        Model r = QuaRot.rotate(base, 9, false, true).model();
+        assertEquals(Boolean.TRUE, r.metadata().get(Llama.KV_HADAMARD_KEY).value());
+        assertNotEquals(MatMul.toFloats(QuaRot.rotate(base, 9).model().tensor(Model.attnV(0)))[0], MatMul.toFloats(r.tensor(Model.attnV(0)))[0]);
+        double d = maxAbsDiff(logits(base, SMALL_TOKENS), logits(r, SMALL_TOKENS));
+        assertTrue(d < 1e-3, "max |Δlogit| " + d);
+    }
+
+    /** Mean squared logit error against the float model on the calibration-free SMALL_TOKENS. */
+    static double logitError(Model base, Model q, int[] tokens) {
+        float[] a = logits(base, tokens), b = logits(q, tokens);
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += (a[i] - b[i]) * (double) (a[i] - b[i]);
+        return s / a.length;
+    }
+
+    @Test
+    void kvCacheQuantizationCostsMoreAtFourBitsThanEight() {
+        try (Model base = stories()) {
+            int[] tokens = RtnTest.TOKENS;
+            double e8 = logitError(base, base.withMetadata(Map.of(Llama.KV_BITS_KEY, org.quant4j.io.gguf.GgufValue.u32(8))), tokens);
+            double e4 = logitError(base, base.withMetadata(Map.of(Llama.KV_BITS_KEY, org.quant4j.io.gguf.GgufValue.u32(4))), tokens);
+            assertTrue(e8 > 0, "an 8-bit cache changes the logits");
+            assertTrue(e4 > 4 * e8, "4-bit error " + e4 + " vs 8-bit " + e8);
+            assertThrows(org.quant4j.util.Q4jException.class, () -> new Llama(base.withMetadata(Map.of(Llama.KV_BITS_KEY, org.quant4j.io.gguf.GgufValue.u32(12)))));
         }
     }
 

@@ -68,6 +68,9 @@ public final class HfCheckpoint {
             Map<String, Tensor> tensors = tensors(ckpt, config, quant);
             Map<String, GgufValue> metadata = new LinkedHashMap<>();
             if (quant.activations() != null) metadata.put(org.quant4j.model.Llama.ACTIVATIONS_KEY, GgufValue.string(quant.activations()));
+            JsonNode qcJson = hf.json().path("quantization_config");
+            if (qcJson.has("kv_bits")) metadata.put(org.quant4j.model.Llama.KV_BITS_KEY, GgufValue.u32(qcJson.get("kv_bits").asInt()));
+            if (qcJson.path("kv_hadamard").asBoolean(false)) metadata.put(org.quant4j.model.Llama.KV_HADAMARD_KEY, GgufValue.bool(true));
             metadata.put("general.name", GgufValue.string(modelName(hf.json(), dir)));
             Path tokenizer = dir.resolve("tokenizer.json");
             if (Files.isRegularFile(tokenizer)) {
@@ -445,6 +448,11 @@ public final class HfCheckpoint {
         Path configOut = dir.resolve(CONFIG_FILE);
         ObjectNode withQuant = layout == Layout.GPTQ ? gptqConfig(base, storage) : layout == Layout.AWQ ? awqConfig(base, storage)
                 : QuantInfo.addTo(base, storage, model.metadata().get(org.quant4j.model.Llama.ACTIVATIONS_KEY));
+        if (withQuant != null && withQuant.get("quantization_config") instanceof ObjectNode qc && "quant4j".equals(qc.path("quant_method").asText())) {
+            GgufValue kvBits = model.metadata().get(org.quant4j.model.Llama.KV_BITS_KEY), kvHadamard = model.metadata().get(org.quant4j.model.Llama.KV_HADAMARD_KEY);
+            if (kvBits != null) qc.put("kv_bits", ((Number) kvBits.value()).intValue());
+            if (kvHadamard != null && Boolean.TRUE.equals(kvHadamard.value())) qc.put("kv_hadamard", true);
+        }
         HfConfig.write(configOut, config, hfArch, withQuant, torchDtype(model.tensor(Model.TOKEN_EMBD).ggmlType()));
         written.add(0, configOut);
         written.addAll(copySideFiles(model, dir));

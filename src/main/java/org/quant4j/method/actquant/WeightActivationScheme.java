@@ -1,6 +1,7 @@
 package org.quant4j.method.actquant;
 
 import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.method.gptq.Gptq;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.Llama;
 import org.quant4j.model.Model;
@@ -17,8 +18,9 @@ import java.util.Map;
  *       int8 × int8 → int32 kernels;</li>
  *   <li>W4A8: 4-bit asymmetric per-channel weights, int8 per-token (absmax) activations on the same integer kernels
  *       (the 4-bit codes unpacked to int8 per row);</li>
- *   <li>W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 4-bit activations, simulated exactly
- *       (activations rounded to their grid, then multiplied with the integer weights).</li>
+ *   <li>W4A4: 4-bit asymmetric per-channel weights, per-token asymmetric 4-bit activations, on the same integer
+ *       kernels (activation codes minus their zero point as int8; {@code -Dquant4j.w4a4=simulate} runs the exact
+ *       simulation instead: activations rounded to their grid, then multiplied with the integer weights in float).</li>
  * </ul>
  */
 public enum WeightActivationScheme {
@@ -37,9 +39,22 @@ public enum WeightActivationScheme {
         return this == W4A8 || this == W4A4 ? QuantScheme.asymmetric(4, Granularity.CHANNEL) : QuantScheme.symmetric(8, Granularity.CHANNEL);
     }
 
-    /** Quantizes a (possibly smoothed or rotated) float model. @param calibration for static scales only */
+    /** Quantizes a (possibly smoothed or rotated) float model, RTN weights. @param calibration for static scales only */
     public Model apply(Model model, int[][] calibration) {
-        Model q = Rtn.apply(model, Rtn.Options.of(weights()));
+        return withActivations(Rtn.apply(model, Rtn.Options.of(weights())), calibration);
+    }
+
+    /** GPTQ's options for this scheme's weight grid (per channel; 4-bit asymmetric or 8-bit symmetric). */
+    public Gptq.Options gptqWeights() {
+        QuantScheme w = weights();
+        return Gptq.Options.of(w.bits(), w.symmetric(), 0);
+    }
+
+    /**
+     * The scheme's activation quantization on a model whose linear layers are already quantized to {@link #weights}'
+     * grid (by RTN or GPTQ). @param calibration for static scales only
+     */
+    public Model withActivations(Model q, int[][] calibration) {
         return switch (this) {
             case W8A8_DYNAMIC -> ActivationQuant.dynamicInt8(q);
             case W8A8_STATIC -> ActivationQuant.staticInt8(q, calibration);

@@ -25,10 +25,14 @@ import java.util.Map;
  *       W_down ← W_down·H, stored as an input transform the forward pass applies) and before the attention output
  *       projection (QuaRot fuses the per-head part into v and runs the across-heads part online; this applies the
  *       whole qDim-order Hadamard online, the same product). Skipped, and reported, where no Hadamard of that order
- *       is known here (stories260K's hidden size 172).</li>
+ *       is known here (stories260K's hidden size 172). Stored as dense {@code *.input_transform} tensors; the
+ *       forward pass recognises them and runs the fast Walsh–Hadamard transform ({@link org.quant4j.kernel.FastHadamard}).</li>
  * </ol>
  * The model's head is untied from the embedding (they differ once the output norm is folded into the head).
- * Neither the KV cache nor the attention scores are quantized in quant4j, so QuaRot's K/Q rotation is not needed.
+ * With {@code rotateKv} (for a quantized KV cache) the values and keys are rotated per head too, as QuaRot does: an
+ * orthonormal Hadamard H of the head size is fused into v's output rows (v ← H·v per head) and into the attention
+ * output's input columns (W_o ← W_o · blockdiag(Hᵀ)), and queries and keys get H online after RoPE
+ * ({@link Llama#KV_HADAMARD_KEY}), which leaves q·k unchanged.
  */
 public final class QuaRot {
     private QuaRot() {}
@@ -36,14 +40,15 @@ public final class QuaRot {
     /** @param skipped the online transforms left out (no Hadamard of that order), for the caller to report */
     public record Result(Model model, List<String> skipped) {}
 
-    public static Result rotate(Model model, long seed) { return rotate(model, seed, false); }
+    public static Result rotate(Model model, long seed) { return rotate(model, seed, false, false); }
 
     /**
      * @param orthogonalFallback where no Hadamard of an online transform's order is known, use a seeded random
      *                           orthogonal matrix instead of skipping it (not QuaRot: a dense transform with no fast
      *                           Walsh–Hadamard form; it shows what the missing rotation costs)
+     * @param rotateKv           also rotate values and keys per head (for a quantized KV cache)
      */
-    public static Result rotate(Model model, long seed, boolean orthogonalFallback) {
+    public static Result rotate(Model model, long seed, boolean orthogonalFallback, boolean rotateKv) {
         LlamaConfig c = model.config();
         int dim = c.dim(), vocab = c.vocabSize();
         float[] q = Rotations.randomizedHadamard(dim, seed); // (dim, dim)
@@ -68,18 +73,58 @@ public final class QuaRot {
             skipped.add("online Hadamard before attn_output (no Hadamard of order " + c.qDim() + ")" + (orthogonalFallback ? ": random orthogonal instead" : ""));
             if (orthogonalFallback) hOut = Rotations.randomOrthogonal(c.qDim(), seed + 2);
         }
+        int hd = c.headDim();
+        float[] headRotation = rotateKv ? Rotations.hadamard(hd) : null; // (hd, hd)
+        if (rotateKv && headRotation == null) throw new Q4jException(model.source() + ": no Hadamard matrix of the head size " + hd + " is known here; QuaRot cannot rotate the KV cache");
         for (int l = 0; l < c.nLayers(); l++) {
             float[] attnNorm = MatMul.toFloats(model.tensor(Model.attnNorm(l)));
             for (String name : new String[]{Model.attnQ(l), Model.attnK(l), Model.attnV(l)}) readsResidual(model, name, attnNorm, q, out);
+            float[] wo = MatMul.toFloats(model.tensor(Model.attnOutput(l))); // (dim, qDim)
+            if (headRotation != null) {
+                String v = Model.attnV(l), bias = Model.blk(l, "attn_v.bias");
+                out.put(v, Tensor.ofFloats(v, rotateHeadRows(MatMul.toFloats(out.get(v)), c.kvDim(), dim, headRotation, hd), c.kvDim(), dim));
+                if (model.has(bias)) out.put(bias, Tensor.ofFloats(bias, rotateHeadRows(MatMul.toFloats(model.tensor(bias)), c.kvDim(), 1, headRotation, hd), c.kvDim()));
+                wo = rotateHeadColumns(wo, dim, c.qDim(), headRotation, hd);
+            }
             float[] ffnNorm = MatMul.toFloats(model.tensor(Model.ffnNorm(l)));
             for (String name : new String[]{Model.ffnGate(l), Model.ffnUp(l)}) readsResidual(model, name, ffnNorm, q, out);
             out.put(Model.attnNorm(l), ones(Model.attnNorm(l), dim));
             out.put(Model.ffnNorm(l), ones(Model.ffnNorm(l), dim));
-            writesResidual(model, Model.attnOutput(l), c.qDim(), q, hOut, out);
-            writesResidual(model, Model.ffnDown(l), c.hiddenDim(), q, hDown, out);
+            writesResidual(Model.attnOutput(l), wo, c.qDim(), q, hOut, out);
+            writesResidual(Model.ffnDown(l), MatMul.toFloats(model.tensor(Model.ffnDown(l))), c.hiddenDim(), q, hDown, out);
         }
         Model rotated = new Model(c.withTiedEmbeddings(false), merged(model, out), model.metadata(), model.source(), List.of());
+        if (rotateKv) rotated = rotated.withMetadata(java.util.Map.of(Llama.KV_HADAMARD_KEY, org.quant4j.io.gguf.GgufValue.bool(true)));
         return new Result(rotated, skipped);
+    }
+
+    /** Each head's block of rows of w (heads · hd, cols) becomes H · block: w[h·hd + c, :] ← Σ_j H[c][j] · w[h·hd + j, :]. */
+    static float[] rotateHeadRows(float[] w, int rows, int cols, float[] h, int hd) {
+        float[] out = new float[w.length];
+        for (int base = 0; base < rows; base += hd) {
+            for (int c = 0; c < hd; c++) {
+                for (int j = 0; j < hd; j++) {
+                    float f = h[c * hd + j];
+                    for (int k = 0; k < cols; k++) out[(base + c) * cols + k] += f * w[(base + j) * cols + k];
+                }
+            }
+        }
+        return out;
+    }
+
+    /** w (rows, heads · hd) ← w · blockdiag(Hᵀ): w[r, h·hd + c] ← Σ_j w[r, h·hd + j] · H[c][j]. */
+    static float[] rotateHeadColumns(float[] w, int rows, int cols, float[] h, int hd) {
+        float[] out = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int base = 0; base < cols; base += hd) {
+                for (int c = 0; c < hd; c++) {
+                    float sum = 0;
+                    for (int j = 0; j < hd; j++) sum += w[r * cols + base + j] * h[c * hd + j];
+                    out[r * cols + base + c] = sum;
+                }
+            }
+        }
+        return out;
     }
 
     /** A layer reading the normalized residual: W ← W · diag(g) · Q. */
@@ -92,16 +137,15 @@ public final class QuaRot {
     }
 
     /** A layer writing to the residual: W ← Qᵀ · W (· H with an online transform x ← Hᵀ·x on its input). */
-    private static void writesResidual(Model model, String name, int cols, float[] q, float[] online, Map<String, Tensor> out) {
-        Tensor t = model.tensor(name);
-        int dim = (int) t.rows();
-        float[] w = Rotations.mulLeftTransposed(q, dim, MatMul.toFloats(t), cols); // (dim, cols)
+    private static void writesResidual(String name, float[] weight, int cols, float[] q, float[] online, Map<String, Tensor> out) {
+        int dim = weight.length / cols;
+        float[] w = Rotations.mulLeftTransposed(q, dim, weight, cols); // (dim, cols)
         if (online != null) {
             w = Rotations.mulRight(w, dim, cols, online);
             String transform = name.replace(".weight", Llama.INPUT_TRANSFORM);
             out.put(transform, Tensor.ofFloats(transform, Rotations.transpose(online, cols, cols), cols, cols));
         }
-        out.put(name, Tensor.ofFloats(name, w, t.shape()));
+        out.put(name, Tensor.ofFloats(name, w, dim, cols));
     }
 
     /** The model's tensors with {@code replaced} swapped in, new ones (output head, transforms) after their weight. */

@@ -1,40 +1,24 @@
 package org.quant4j.method.rotation;
 
+import org.quant4j.kernel.FastHadamard;
 import org.quant4j.kernel.Parallel;
 
 import java.util.SplittableRandom;
 
 /**
  * Orthogonal matrices for the rotation methods (row-major float[] n × n) and the products that fuse them into
- * weights. Hadamard matrices H (entries ±1, H·Hᵀ = n·I) exist here for n = 2^k · m with m = 1 (Sylvester) or
- * m = q + 1 for a prime q ≡ 3 (mod 4) (Paley I: 12, 20, 24, 44, 48, 60, ...), as QuaRot builds its
- * Hadamard-of-known-order × power-of-two matrices. Other orders (stories260K's 172 = 4 · 43) have none here.
+ * weights. Hadamard matrices H (entries ±1, H·Hᵀ = n·I) come from {@link FastHadamard}: n = 2^k · m with m = 1
+ * (Sylvester) or m = q + 1 for a prime q ≡ 3 (mod 4) (Paley I: 12, 20, 24, 44, 48, 60, ...), as QuaRot builds its
+ * Hadamard-of-known-order × power-of-two matrices; the run-time transforms use the same matrices in fast form. Other
+ * orders (stories260K's 172 = 4 · 43) have none here.
  */
 public final class Rotations {
     private Rotations() {}
 
-    /** An orthonormal Hadamard matrix H/√n (n × n), or null when this class cannot build one of order n. */
+    /** An orthonormal Hadamard matrix H/√n (n × n), or null when {@link FastHadamard} cannot build one of order n. */
     public static float[] hadamard(int n) {
-        int m = n, k = 0;
-        while (m % 2 == 0 && paley(m) == null && m > 1) { m /= 2; k++; }
-        int[] base = m == 1 ? new int[]{1} : paley(m);
-        if (base == null) return null;
-        int size = m;
-        int[] h = base;
-        for (int i = 0; i < k; i++) {                       // Sylvester doubling: [[H, H], [H, −H]]
-            int[] next = new int[4 * size * size];
-            for (int r = 0; r < size; r++) {
-                for (int c = 0; c < size; c++) {
-                    int v = h[r * size + c];
-                    next[r * 2 * size + c] = v;
-                    next[r * 2 * size + c + size] = v;
-                    next[(r + size) * 2 * size + c] = v;
-                    next[(r + size) * 2 * size + c + size] = -v;
-                }
-            }
-            h = next;
-            size *= 2;
-        }
+        int[] h = FastHadamard.matrix(n);
+        if (h == null) return null;
         float[] out = new float[n * n];
         float inv = (float) (1 / Math.sqrt(n));
         for (int i = 0; i < out.length; i++) out[i] = h[i] * inv;
@@ -42,35 +26,7 @@ public final class Rotations {
     }
 
     /** Whether {@link #hadamard} can build order n. */
-    public static boolean hasHadamard(int n) {
-        int m = n;
-        while (m % 2 == 0 && paley(m) == null && m > 1) m /= 2;
-        return m == 1 || paley(m) != null;
-    }
-
-    /** Paley construction I of order q + 1 for a prime q ≡ 3 (mod 4), entries ±1; null for other orders. */
-    static int[] paley(int n) {
-        int q = n - 1;
-        if (q < 3 || q % 4 != 3 || !prime(q)) return null;
-        boolean[] residue = new boolean[q];
-        for (int x = 1; x < q; x++) residue[(x * x) % q] = true;
-        // H = I + S, S = [[0, 1ᵀ], [−1, Q]] with Q[i][j] = χ(j − i), the quadratic character mod q (χ(0) = 0)
-        int[] h = new int[n * n];
-        for (int j = 1; j < n; j++) { h[j] = 1; h[j * n] = -1; }
-        for (int i = 0; i < q; i++) {
-            for (int j = 0; j < q; j++) {
-                int d = ((j - i) % q + q) % q;
-                h[(i + 1) * n + j + 1] = d == 0 ? 0 : residue[d] ? 1 : -1;
-            }
-        }
-        for (int i = 0; i < n; i++) h[i * n + i] += 1;
-        return h;
-    }
-
-    private static boolean prime(int q) {
-        for (int d = 2; d * d <= q; d++) if (q % d == 0) return false;
-        return q > 1;
-    }
+    public static boolean hasHadamard(int n) { return FastHadamard.plan(n) != null; }
 
     /** QuaRot's randomized Hadamard: diag(±1) · H/√n with seeded random signs (n × n), or null when none of order n. */
     public static float[] randomizedHadamard(int n, long seed) {
