@@ -202,11 +202,18 @@ public final class Bert {
      * @param typeIds token type (segment) ids, or null for all zero
      */
     public float[] hiddenStates(int[] ids, int[] typeIds) {
+        float[] x = embeddings(ids, typeIds); // (n, dim) the residual stream
+        for (int l = 0; l < config.nLayers(); l++) block(l, x, ids.length);
+        return x;
+    }
+
+    /** The embedding layer: word + position + token-type embeddings, LayerNorm; returns (n, dim). */
+    public float[] embeddings(int[] ids, int[] typeIds) {
         LlamaConfig c = config;
-        int n = ids.length, dim = c.dim(), hidden = c.hiddenDim();
+        int n = ids.length, dim = c.dim();
         if (n == 0) throw new Q4jException("cannot embed an empty sequence");
         if (n > c.contextLength()) throw new Q4jException(n + " tokens exceed the model's " + c.contextLength() + " positions");
-        float[] x = new float[n * dim];        // (n, dim) the residual stream
+        float[] x = new float[n * dim];        // (n, dim)
         float[] row = new float[dim];          // (dim)
         for (int t = 0; t < n; t++) {
             int id = ids[t];
@@ -220,28 +227,31 @@ public final class Bert {
             }
         }
         layerNorm(x, n, dim, embNormW, embNormB, c.normEps());
+        return x;
+    }
 
+    /** One post-LayerNorm encoder block over the residual stream x (n, dim), in place. */
+    public void block(int l, float[] x, int n) {
+        LlamaConfig c = config;
+        int dim = c.dim(), hidden = c.hiddenDim();
         float[] q = new float[n * dim], k = new float[n * dim], v = new float[n * dim]; // (n, dim) each
         float[] attn = new float[n * dim];    // (n, dim) heads concatenated
         float[] proj = new float[n * dim];    // (n, dim)
         float[] up = new float[n * hidden];   // (n, hidden)
-        for (int l = 0; l < c.nLayers(); l++) {
-            linear(wq[l], bq[l], x, q, n);
-            linear(wk[l], bk[l], x, k, n);
-            linear(wv[l], bv[l], x, v, n);
-            attention(q, k, v, attn, n);
-            linear(wo[l], bo[l], attn, proj, n);
-            for (int i = 0; i < n * dim; i++) x[i] += proj[i];
-            layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
+        linear(wq[l], bq[l], x, q, n);
+        linear(wk[l], bk[l], x, k, n);
+        linear(wv[l], bv[l], x, v, n);
+        attention(q, k, v, attn, n);
+        linear(wo[l], bo[l], attn, proj, n);
+        for (int i = 0; i < n * dim; i++) x[i] += proj[i];
+        layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
 
-            linear(wUp[l], bUp[l], x, up, n);
-            if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
-            else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
-            linear(wDown[l], bDown[l], up, proj, n);
-            for (int i = 0; i < n * dim; i++) x[i] += proj[i];
-            layerNorm(x, n, dim, outNormW[l], outNormB[l], c.normEps());
-        }
-        return x;
+        linear(wUp[l], bUp[l], x, up, n);
+        if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
+        else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
+        linear(wDown[l], bDown[l], up, proj, n);
+        for (int i = 0; i < n * dim; i++) x[i] += proj[i];
+        layerNorm(x, n, dim, outNormW[l], outNormB[l], c.normEps());
     }
 
     /** Bidirectional scaled dot-product attention over all n tokens, one head per task. */
