@@ -105,6 +105,8 @@ public final class EncoderComparison {
             variants.add(lazy("quant4j LLM.int8() (threshold 6)", () -> LlmInt8.apply(f32, 6f), null, tmp));
             variants.add(lazy("quant4j online Hadamard rotation + RTN W4 g32 sym", () -> Rtn.apply(EncoderTransforms.rotate(f32, 1234),
                     new Rtn.Options(QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null)), null, tmp));
+            // AWQ (method/awq, being written): add its row here, e.g. lazy("quant4j AWQ W4 g32", () -> Awq.apply(f32, calib, ...), null, tmp);
+            // Bert.setObserver sees every linear layer's input, and SequentialCalibration.stack runs BERT blocks one at a time.
             for (LlamaFileType ft : new LlamaFileType[]{LlamaFileType.Q8_0, LlamaFileType.Q6_K, LlamaFileType.Q4_K_M}) {
                 variants.add(lazy("quant4j GGUF " + ft + " (llama-quantize's mix)", () -> GgufQuantize.apply(f32, GgufQuantize.Options.of(ft)), ft + ".gguf", tmp));
             }

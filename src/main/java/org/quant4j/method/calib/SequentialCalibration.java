@@ -75,7 +75,7 @@ public final class SequentialCalibration {
      * What the pipeline needs of an architecture: the embedding, one block in place, an observer of linear-layer
      * inputs, and the sets of layers of a block. Decoders (Llama family) and encoders (BERT family) provide it.
      */
-    interface Stack {
+    public interface Stack {
         float[] embed(int[] ids);                 // (len, dim)
 
         void block(int layer, float[] x, int len); // x (len, dim) in place
@@ -86,7 +86,7 @@ public final class SequentialCalibration {
     }
 
     /** The stack of a model as it is now (its weights read when built). */
-    static Stack stack(Model model, int longest) {
+    public static Stack stack(Model model, int longest) {
         if (Bert.ARCHITECTURE.equals(model.config().architecture())) {
             Bert bert = new Bert(model);
             return new Stack() {
