@@ -17,6 +17,7 @@ final class Calibration {
     }
 
     static int[][] samples(Model model, Path text, int count, int length, long seed) {
+        if (org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture())) return sentences(model, text, count, length);
         Tokenizer tok = Tokenizers.fromModel(model);
         int[] all = tok.encode(EvalCommand.read(text), false, false);
         try {
@@ -24,5 +25,22 @@ final class Calibration {
         } catch (Q4jException e) {
             throw new Q4jException(text + ": " + e.getMessage());
         }
+    }
+
+    /**
+     * An encoder's calibration samples: what it embeds, sentences (the first {@code count} of 6 to 64 words in the file),
+     * each as [CLS] … [SEP], cut to {@code length} tokens.
+     */
+    static int[][] sentences(Model model, Path text, int count, int length) {
+        Tokenizer tok = Tokenizers.fromModel(model);
+        java.util.List<String> s = org.quant4j.eval.EmbeddingAgreement.sentences(text, count);
+        if (s.isEmpty()) throw new Q4jException(text + ": no sentences of 6 to 64 words to calibrate on");
+        int[][] out = new int[s.size()][];
+        for (int i = 0; i < out.length; i++) {
+            int[] ids = tok.encode(s.get(i), true, false);
+            if (ids.length > length) { int sep = ids[ids.length - 1]; ids = java.util.Arrays.copyOf(ids, length); ids[length - 1] = sep; }
+            out[i] = ids;
+        }
+        return out;
     }
 }

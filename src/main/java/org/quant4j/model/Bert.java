@@ -3,6 +3,7 @@ package org.quant4j.model;
 import org.quant4j.format.IntQuantType;
 import org.quant4j.io.gguf.GgufValue;
 import org.quant4j.kernel.FloatKernels;
+import org.quant4j.kernel.LlmInt8Kernel;
 import org.quant4j.kernel.MatMul;
 import org.quant4j.kernel.Parallel;
 import org.quant4j.tensor.Tensor;
@@ -63,8 +64,10 @@ public final class Bert {
     public final Pooling pooling;
     public final boolean normalize;
     public final Gelu gelu;
-    /** Linear layers with 8-bit weights quantize their inputs per token ({@link Llama#ACTIVATIONS_KEY} "int8-dynamic"). */
+    /** Linear layers with 8- or 4-bit integer weights quantize their inputs per token ({@link Llama#ACTIVATIONS_KEY} "int8-dynamic"). */
     public final boolean dynamicInt8Activations;
+    /** LLM.int8() ({@link Llama#ACTIVATIONS_KEY} "llm-int8:6.0"): input columns with an |x| at or above it run in float; 0 when off. */
+    public final float llmInt8Threshold;
 
     // ---- weights ----------------------------------------------------------------------------------------------
     private final Tensor wordEmbedding;      // [vocab, dim]
@@ -77,6 +80,14 @@ public final class Bert {
     private final float[][] attnNormW, attnNormB;     // [layer](dim): LayerNorm after attention + residual
     private final float[][] outNormW, outNormB;       // [layer](dim): LayerNorm after feed-forward + residual
 
+    // ---- online input transforms (encoder SmoothQuant and rotation, method/encoder/EncoderTransforms) ----------
+    /** Suffix of an F32 (cols) vector s by which a linear layer's input is divided, channel by channel: x ← x / s. */
+    public static final String INPUT_SMOOTH = ".input_smooth";
+    /** The first weight of each input site: q/k/v share the block input, then attention output, up, down. */
+    public static final String[] SITES = {"attn_q", "attn_output", "ffn_up", "ffn_down"};
+    private final float[][][] inputSmooth;    // [layer][site](cols) or null
+    private final Tensor[][] inputTransform;  // [layer][site] [cols, cols] (x ← T·x, Llama.INPUT_TRANSFORM) or null
+
     public Bert(Model model) {
         this.model = model;
         this.config = model.config();
@@ -87,10 +98,22 @@ public final class Bert {
         normalize = !meta.containsKey(NORMALIZE_KEY) || meta.get(NORMALIZE_KEY).asLong() != 0;
         gelu = meta.containsKey(GELU_KEY) ? Gelu.valueOf(meta.get(GELU_KEY).asString().toUpperCase(java.util.Locale.ROOT)) : Gelu.ERF;
         GgufValue activations = meta.get(Llama.ACTIVATIONS_KEY);
-        if (activations != null && !activations.asString().equals("int8-dynamic")) {
-            throw new Q4jException(model.source() + ": BERT encoders support dynamic int8 activations only, not '" + activations.asString() + "'");
+        String mode = activations == null ? null : activations.asString();
+        float threshold = 0;
+        if (mode != null && mode.startsWith(Llama.LLM_INT8)) {
+            threshold = 6f;
+            if (mode.startsWith(Llama.LLM_INT8 + ":")) {
+                try {
+                    threshold = Float.parseFloat(mode.substring(Llama.LLM_INT8.length() + 1));
+                } catch (NumberFormatException e) {
+                    throw new Q4jException(model.source() + ": bad LLM.int8() threshold in '" + mode + "'");
+                }
+            }
+        } else if (mode != null && !mode.equals("int8-dynamic")) {
+            throw new Q4jException(model.source() + ": BERT encoders support dynamic int8 activations and LLM.int8() only, not '" + mode + "'");
         }
-        dynamicInt8Activations = activations != null;
+        llmInt8Threshold = threshold;
+        dynamicInt8Activations = mode != null && threshold == 0;
         checkTensors(c, model.tensors(), model.source());
         int dim = c.dim();
         wordEmbedding = model.tensor(TOKEN_EMBD);
@@ -119,6 +142,15 @@ public final class Bert {
             attnNormB[l] = floats(Model.blk(l, "attn_output_norm.bias"));
             outNormW[l] = floats(Model.blk(l, "layer_output_norm.weight"));
             outNormB[l] = floats(Model.blk(l, "layer_output_norm.bias"));
+        }
+        inputSmooth = new float[L][SITES.length][];
+        inputTransform = new Tensor[L][SITES.length];
+        for (int l = 0; l < L; l++) {
+            for (int site = 0; site < SITES.length; site++) {
+                String base = Model.blk(l, SITES[site]);
+                if (model.has(base + INPUT_SMOOTH)) inputSmooth[l][site] = floats(base + INPUT_SMOOTH);
+                if (model.has(base + Llama.INPUT_TRANSFORM)) inputTransform[l][site] = model.tensor(base + Llama.INPUT_TRANSFORM);
+            }
         }
         if (dim != c.nHeads() * c.headDim()) throw new Q4jException(model.source() + ": " + c.nHeads() + " heads of " + c.headDim() + " do not make width " + dim);
     }
@@ -165,13 +197,31 @@ public final class Bert {
 
     public void setObserver(Llama.LinearObserver observer) { this.observer = observer; }
 
-    /** out = x · Wᵀ + b; 8-bit integer weights take int8 activations (one scale per token) when the model asks. */
+    /** out = x · Wᵀ + b; integer weights take int8 activations (one scale per token) or LLM.int8() when the model asks. */
     private void linear(Tensor w, float[] bias, float[] x, float[] out, int n) {
         if (observer != null) observer.onInput(w.name(), x, n, (int) w.cols());
-        if (dynamicInt8Activations && w.type() instanceof IntQuantType q && q.bits() == 8) MatMul.matmulA8(w, x, out, n, 0);
+        if (llmInt8Threshold > 0 && w.type() instanceof IntQuantType) LlmInt8Kernel.matmul(w, x, out, n, llmInt8Threshold);
+        else if (dynamicInt8Activations && w.type() instanceof IntQuantType q && (q.bits() == 8 || q.bits() == 4)) MatMul.matmulA8(w, x, out, n, 0);
         else MatMul.matmul(w, x, out, n);
         int outDim = bias.length;
         for (int t = 0; t < n; t++) for (int i = 0; i < outDim; i++) out[t * outDim + i] += bias[i];
+    }
+
+    /** The input a site's layers read: x itself, or x / s and then T·x when the model stores a smoothing or a transform. */
+    private float[] siteInput(int l, int site, float[] x, int n) {
+        float[] s = inputSmooth[l][site];
+        Tensor t = inputTransform[l][site];
+        if (s == null && t == null) return x;
+        int cols = s != null ? s.length : (int) t.cols();
+        float[] in = new float[n * cols]; // (n, cols)
+        if (s != null) for (int i = 0; i < n * cols; i++) in[i] = x[i] / s[i % cols];
+        else System.arraycopy(x, 0, in, 0, n * cols);
+        if (t != null) {
+            float[] rotated = new float[n * cols]; // (n, cols)
+            MatMul.matmul(t, in, rotated, n);
+            in = rotated;
+        }
+        return in;
     }
 
     // ---- forward ----------------------------------------------------------------------------------------------
@@ -202,11 +252,18 @@ public final class Bert {
      * @param typeIds token type (segment) ids, or null for all zero
      */
     public float[] hiddenStates(int[] ids, int[] typeIds) {
+        float[] x = embeddings(ids, typeIds); // (n, dim) the residual stream
+        for (int l = 0; l < config.nLayers(); l++) block(l, x, ids.length);
+        return x;
+    }
+
+    /** The embedding layer: word + position + token-type embeddings, LayerNorm; returns (n, dim). */
+    public float[] embeddings(int[] ids, int[] typeIds) {
         LlamaConfig c = config;
-        int n = ids.length, dim = c.dim(), hidden = c.hiddenDim();
+        int n = ids.length, dim = c.dim();
         if (n == 0) throw new Q4jException("cannot embed an empty sequence");
         if (n > c.contextLength()) throw new Q4jException(n + " tokens exceed the model's " + c.contextLength() + " positions");
-        float[] x = new float[n * dim];        // (n, dim) the residual stream
+        float[] x = new float[n * dim];        // (n, dim)
         float[] row = new float[dim];          // (dim)
         for (int t = 0; t < n; t++) {
             int id = ids[t];
@@ -220,28 +277,32 @@ public final class Bert {
             }
         }
         layerNorm(x, n, dim, embNormW, embNormB, c.normEps());
+        return x;
+    }
 
+    /** One post-LayerNorm encoder block over the residual stream x (n, dim), in place. */
+    public void block(int l, float[] x, int n) {
+        LlamaConfig c = config;
+        int dim = c.dim(), hidden = c.hiddenDim();
         float[] q = new float[n * dim], k = new float[n * dim], v = new float[n * dim]; // (n, dim) each
         float[] attn = new float[n * dim];    // (n, dim) heads concatenated
         float[] proj = new float[n * dim];    // (n, dim)
         float[] up = new float[n * hidden];   // (n, hidden)
-        for (int l = 0; l < c.nLayers(); l++) {
-            linear(wq[l], bq[l], x, q, n);
-            linear(wk[l], bk[l], x, k, n);
-            linear(wv[l], bv[l], x, v, n);
-            attention(q, k, v, attn, n);
-            linear(wo[l], bo[l], attn, proj, n);
-            for (int i = 0; i < n * dim; i++) x[i] += proj[i];
-            layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
+        float[] in = siteInput(l, 0, x, n);
+        linear(wq[l], bq[l], in, q, n);
+        linear(wk[l], bk[l], in, k, n);
+        linear(wv[l], bv[l], in, v, n);
+        attention(q, k, v, attn, n);
+        linear(wo[l], bo[l], siteInput(l, 1, attn, n), proj, n);
+        for (int i = 0; i < n * dim; i++) x[i] += proj[i];
+        layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
 
-            linear(wUp[l], bUp[l], x, up, n);
-            if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
-            else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
-            linear(wDown[l], bDown[l], up, proj, n);
-            for (int i = 0; i < n * dim; i++) x[i] += proj[i];
-            layerNorm(x, n, dim, outNormW[l], outNormB[l], c.normEps());
-        }
-        return x;
+        linear(wUp[l], bUp[l], siteInput(l, 2, x, n), up, n);
+        if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
+        else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
+        linear(wDown[l], bDown[l], siteInput(l, 3, up, n), proj, n);
+        for (int i = 0; i < n * dim; i++) x[i] += proj[i];
+        layerNorm(x, n, dim, outNormW[l], outNormB[l], c.normEps());
     }
 
     /** Bidirectional scaled dot-product attention over all n tokens, one head per task. */

@@ -128,7 +128,12 @@ public record LlamaConfig(String architecture, int dim, int hiddenDim, int nLaye
             m.put(a + ".attention.key_length", GgufValue.u32(headDim));
             m.put(a + ".attention.value_length", GgufValue.u32(headDim));
         }
-        m.put(a + ".attention.layer_norm_rms_epsilon", GgufValue.f32(normEps));
+        if (a.equals("bert")) { // LayerNorm, bidirectional: the keys llama.cpp's bert loader reads
+            m.put(a + ".attention.layer_norm_epsilon", GgufValue.f32(normEps));
+            m.put(a + ".attention.causal", GgufValue.bool(false));
+        } else {
+            m.put(a + ".attention.layer_norm_rms_epsilon", GgufValue.f32(normEps));
+        }
         if (ropeTheta != 10000f) m.put(a + ".rope.freq_base", GgufValue.f32(ropeTheta));
         if (ropeScaling != null) {
             m.put(a + ".rope.scaling.type", GgufValue.string("llama3"));

@@ -4,6 +4,11 @@ import org.quant4j.io.gguf.GgufModelWriter;
 import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.kernel.Parallel;
 import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.encoder.EncoderTransforms;
+import org.quant4j.method.gptq.Gptq;
+import org.quant4j.method.kquant.GgufQuantize;
+import org.quant4j.method.kquant.LlamaFileType;
+import org.quant4j.method.llmint8.LlmInt8;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.quant.Calibrator;
 import org.quant4j.quant.Granularity;
@@ -35,7 +40,8 @@ import java.util.regex.Pattern;
  */
 public final class EncoderComparison {
 
-    record Variant(String name, String size, Function<int[], float[]> embed) {}
+    /** @param size known once the variant has been built (lazy variants quantize on first use) */
+    record Variant(String name, java.util.function.Supplier<String> size, Function<int[], float[]> embed) {}
 
     record Row(String name, String size, double meanCos, double minCos, double top10, double sentencesPerSecond) {}
 
@@ -62,9 +68,10 @@ public final class EncoderComparison {
         Pattern linear = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
         Path tmp = Files.createTempDirectory("q4j-encoders");
         List<Variant> variants = new ArrayList<>();
+        String fp32Size = mib(Files.size(fp32Onnx)) + " .onnx", int8Size = mib(Files.size(int8Onnx)) + " .onnx";
         try (Encoders.Ort ortF32 = new Encoders.Ort(fp32Onnx, threads); Encoders.Ort ortInt8 = new Encoders.Ort(int8Onnx, threads)) {
-            variants.add(new Variant("ONNX Runtime FP32 (reference)", mib(Files.size(fp32Onnx)) + " .onnx", ids1 -> ortF32.embed(ids1, pooling)));
-            variants.add(new Variant("ONNX Runtime int8 twin (langchain4j -q)", mib(Files.size(int8Onnx)) + " .onnx", ids1 -> ortInt8.embed(ids1, pooling)));
+            variants.add(new Variant("ONNX Runtime FP32 (reference)", () -> fp32Size, ids1 -> ortF32.embed(ids1, pooling)));
+            variants.add(new Variant("ONNX Runtime int8 twin (langchain4j -q)", () -> int8Size, ids1 -> ortInt8.embed(ids1, pooling)));
             variants.add(quant4j("quant4j FP32", f32, null, tmp));
             Model w8c = Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null));
             variants.add(quant4j("quant4j RTN W8 per-channel", w8c, null, tmp));
@@ -85,6 +92,25 @@ public final class EncoderComparison {
             Model w4all = Rtn.apply(w4a, new Rtn.Options(QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, embeddings, Pattern.compile("^$")));
             variants.add(quant4j("quant4j RTN W4 g32 asym + embeddings W4 g32 asym", w4all, null, tmp));
 
+            // issue 8, item 3: every method on the encoder (calibration: the 128 sentences after the corpus, disjoint from it)
+            int[][] calibration = sentences(text, corpusSize + 128).stream().skip(ids.size()).map(s -> tok.encode(s, true, false))
+                    .map(new Bert(f32)::truncate).toArray(int[][]::new);
+            if (calibration.length == 0) calibration = ids.subList(0, Math.min(128, ids.size())).toArray(int[][]::new);
+            final int[][] calib = calibration;
+            variants.add(lazy("quant4j GPTQ W4 g32 asym act-order", () -> Gptq.apply(f32, calib, new Gptq.Options(4, false, 32, true, true, 0.3, 128, true), null, null), null, tmp));
+            variants.add(lazy("quant4j GPTQ W4 g32 sym act-order (= Q4_0 layout)", () -> Gptq.apply(f32, calib, new Gptq.Options(4, true, 32, true, true, 0.3, 128, true), null, null), "gptq-w4g32.gguf", tmp));
+            variants.add(lazy("quant4j SmoothQuant (explicit smoothing) W8A8 dynamic", () -> ActivationQuant.dynamicInt8(Rtn.apply(
+                    EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, calib), 0.5f),
+                    new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null))), null, tmp));
+            variants.add(lazy("quant4j LLM.int8() (threshold 6)", () -> LlmInt8.apply(f32, 6f), null, tmp));
+            variants.add(lazy("quant4j online Hadamard rotation + RTN W4 g32 sym", () -> Rtn.apply(EncoderTransforms.rotate(f32, 1234),
+                    new Rtn.Options(QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null)), null, tmp));
+            // AWQ (method/awq, being written): add its row here, e.g. lazy("quant4j AWQ W4 g32", () -> Awq.apply(f32, calib, ...), null, tmp);
+            // Bert.setObserver sees every linear layer's input, and SequentialCalibration.stack runs BERT blocks one at a time.
+            for (LlamaFileType ft : new LlamaFileType[]{LlamaFileType.Q8_0, LlamaFileType.Q6_K, LlamaFileType.Q4_K_M}) {
+                variants.add(lazy("quant4j GGUF " + ft + " (llama-quantize's mix)", () -> GgufQuantize.apply(f32, GgufQuantize.Options.of(ft)), ft + ".gguf", tmp));
+            }
+
             float[][] reference = null;
             List<Row> rows = new ArrayList<>();
             for (Variant v : variants) {
@@ -97,7 +123,7 @@ public final class EncoderComparison {
                 if (reference == null) reference = e;
                 double sum = 0, min = 1;
                 for (int i = 0; i < e.length; i++) { double c = Bert.cosine(reference[i], e[i]); sum += c; min = Math.min(min, c); }
-                Row r = new Row(v.name(), v.size(), sum / e.length, min, top10Agreement(reference, e, queries), e.length / seconds);
+                Row r = new Row(v.name(), v.size().get(), sum / e.length, min, top10Agreement(reference, e, queries), e.length / seconds);
                 rows.add(r);
                 System.out.printf(Locale.ROOT, "  %-42s done: %.1f sentences/s%n", v.name(), r.sentencesPerSecond());
             }
@@ -113,6 +139,15 @@ public final class EncoderComparison {
         }
     }
 
+    /** A variant built on first use: the model is quantized only when the filter selects the variant. */
+    private static Variant lazy(String name, java.util.function.Supplier<Model> make, String gguf, Path tmp) {
+        Variant[] built = new Variant[1];
+        return new Variant(name, () -> built[0] == null ? "?" : built[0].size().get(), ids -> {
+            if (built[0] == null) built[0] = quant4j(name, make.get(), gguf, tmp);
+            return built[0].embed().apply(ids);
+        });
+    }
+
     /** A quant4j variant; its size is the GGUF file it writes when it has a GGUF type, else the bytes of its tensors. */
     private static Variant quant4j(String name, Model m, String gguf, Path tmp) {
         String size;
@@ -124,7 +159,8 @@ public final class EncoderComparison {
             size = mib(m.byteSize()) + " tensors";
         }
         Bert bert = new Bert(m);
-        return new Variant(name, size, bert::embed);
+        String known = size;
+        return new Variant(name, () -> known, bert::embed);
     }
 
     private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f", bytes / 1048576.0); }

@@ -1,5 +1,6 @@
 package org.quant4j.method.calib;
 
+import org.quant4j.model.Bert;
 import org.quant4j.model.Llama;
 import org.quant4j.model.LlamaConfig;
 import org.quant4j.model.Model;
@@ -67,22 +68,69 @@ public final class SequentialCalibration {
         return (long) len * len * c.nHeads() <= (16L << 20) ? len : Math.min(len, 64);
     }
 
+    /** Inside a BERT block (post-LayerNorm encoder), the sets of linear layers in order; each set reads one input. */
+    public static final List<List<String>> BERT_TRUE_SEQUENTIAL = List.of(
+            List.of("attn_q", "attn_k", "attn_v"), List.of("attn_output"), List.of("ffn_up"), List.of("ffn_down"));
+
+    /**
+     * What the pipeline needs of an architecture: the embedding, one block in place, an observer of linear-layer
+     * inputs, and the sets of layers of a block. Decoders (Llama family) and encoders (BERT family) provide it.
+     */
+    public interface Stack {
+        float[] embed(int[] ids);                 // (len, dim)
+
+        void block(int layer, float[] x, int len); // x (len, dim) in place
+
+        void observe(Llama.LinearObserver observer);
+
+        List<List<String>> sets();
+    }
+
+    /** The stack of a model as it is now (its weights read when built). */
+    public static Stack stack(Model model, int longest) {
+        if (Bert.ARCHITECTURE.equals(model.config().architecture())) {
+            Bert bert = new Bert(model);
+            return new Stack() {
+                public float[] embed(int[] ids) { return bert.embeddings(ids, null); }
+                public void block(int layer, float[] x, int len) { bert.block(layer, x, len); }
+                public void observe(Llama.LinearObserver o) { bert.setObserver(o); }
+                public List<List<String>> sets() { return BERT_TRUE_SEQUENTIAL; }
+            };
+        }
+        Llama llama = new Llama(model);
+        Llama.State state = llama.newState(longest, batchFor(model.config(), longest));
+        return new Stack() {
+            public float[] embed(int[] ids) { return llama.embed(ids); }
+            public void block(int layer, float[] x, int len) { state.reset(); llama.block(state, layer, x, len); }
+            public void observe(Llama.LinearObserver o) { llama.setObserver(o); }
+            public List<List<String>> sets() { return LLAMA_TRUE_SEQUENTIAL; }
+        };
+    }
+
+    /**
+     * @param samples calibration token sequences; a decoder's must all have one length, an encoder's (sentences, each
+     *                with [CLS] … [SEP]) may differ
+     */
     public static Model run(Model model, int[][] samples, Method method, Progress progress) {
         if (samples.length == 0) throw new Q4jException("calibration needs at least one sample");
         if (progress == null) progress = Progress.NONE;
         LlamaConfig c = model.config();
-        int n = samples.length, len = samples[0].length, dim = c.dim();
-        for (int[] s : samples) if (s.length != len) throw new Q4jException("calibration samples must have the same length (" + len + " and " + s.length + ")");
-        List<List<String>> sets = LLAMA_TRUE_SEQUENTIAL;
+        boolean encoder = Bert.ARCHITECTURE.equals(c.architecture());
+        int n = samples.length, longest = 0, dim = c.dim();
+        for (int[] s : samples) {
+            if (!encoder && s.length != samples[0].length) throw new Q4jException("calibration samples must have the same length (" + samples[0].length + " and " + s.length + ")");
+            longest = Math.max(longest, s.length);
+        }
+        Stack stack = stack(model, longest);
+        List<List<String>> sets = stack.sets();
         long perBlock = (long) (sets.size() + 1) * n + sets.stream().mapToInt(List::size).sum() * (long) n;
         long total = perBlock * c.nLayers(), done = 0;
 
         Model current = model;
         Map<String, Tensor> quantized = new LinkedHashMap<>();
-        Llama llama = new Llama(current);
         float[][] hidden = new float[n][];                              // [sample](len, dim)
-        for (int i = 0; i < n; i++) hidden[i] = llama.embed(samples[i]);
-        float[] scratch = new float[len * dim];                         // (len, dim)
+        for (int i = 0; i < n; i++) hidden[i] = stack.embed(samples[i]);
+        float[] scratch = new float[longest * dim];                     // (len, dim)
         for (int l = 0; l < c.nLayers(); l++) {
             for (List<String> set : sets) {
                 final int layer = l;
@@ -90,21 +138,22 @@ public final class SequentialCalibration {
                 String first = names.getFirst();
                 int cols = (int) current.tensor(first).cols();
                 Job job = method.start(l, names, cols);
-                float[] input = new float[len * cols];                  // (len, cols) one sample's input to the set
-                int[] filled = {0};
-                llama = new Llama(current);
-                llama.setObserver((weight, x, batch, xCols) -> {
+                float[] input = new float[longest * cols];              // (len, cols) one sample's input to the set
+                int[] filled = {0}, wanted = {0};
+                stack = stack(current, longest);
+                stack.observe((weight, x, batch, xCols) -> {
                     if (!weight.equals(first)) return;
                     System.arraycopy(x, 0, input, filled[0] * cols, batch * cols);
                     filled[0] += batch;
-                    if (filled[0] == len) throw SEEN;                  // the rest of the block is not needed
+                    if (filled[0] == wanted[0]) throw SEEN;            // the rest of the block is not needed
                 });
-                Llama.State state = llama.newState(len, batchFor(c, len));
                 for (int i = 0; i < n; i++) {
+                    int len = samples[i].length;
                     System.arraycopy(hidden[i], 0, scratch, 0, len * dim);
                     filled[0] = 0;
+                    wanted[0] = len;
                     try {
-                        llama.block(state, l, scratch, len);
+                        stack.block(l, scratch, len);
                     } catch (Seen stop) {
                         // like the reference's Catcher: stop the block once the set's input is known
                     }
@@ -112,17 +161,16 @@ public final class SequentialCalibration {
                     job.observe(input, len);
                     progress.update(++done, total, "blk." + l + " " + String.join(",", set) + " inputs");
                 }
-                llama.setObserver(null);
+                stack.observe(null);
                 Map<String, Tensor> out = job.finish(current);
                 quantized.putAll(out);
                 current = model.withTensors(quantized);
                 done += (long) set.size() * n;
                 progress.update(done, total, "blk." + l + " " + String.join(",", set) + " quantized");
             }
-            llama = new Llama(current);
-            Llama.State state = llama.newState(len, batchFor(c, len));
+            stack = stack(current, longest);
             for (int i = 0; i < n; i++) {
-                llama.block(state, l, hidden[i], len);
+                stack.block(l, hidden[i], samples[i].length);
                 progress.update(++done, total, "blk." + l + " outputs");
             }
             releaseMapped(model, l);

@@ -30,8 +30,8 @@ import java.util.regex.Pattern;
 public final class Rtn {
     private Rtn() {}
 
-    /** Layers every method leaves alone unless asked: the token embedding and the output head. */
-    public static final Pattern DEFAULT_EXCLUDE = Pattern.compile("^(token_embd|output)\\.weight$");
+    /** Layers every method leaves alone unless asked: the token embedding, the output head, and BERT's token-type table (llama.cpp adds its row to the input as F32). */
+    public static final Pattern DEFAULT_EXCLUDE = Pattern.compile("^(token_embd|output|token_types)\\.weight$");
 
     /**
      * @param include  tensors to quantize (default: every 2-D weight)
