@@ -97,12 +97,19 @@ public final class MatMul {
             // the types llama.cpp multiplies in integers: activations quantized once for the whole matmul
             Q8Activations xq = Q8Activations.quantize(kind, x, batch, in);
             if (batch < 4 || !Kernels.vector()) {
-                Q8Kernels.RowDot qdot = Q8Kernels.rowDot((GgmlType) w.type(), Kernels.vector());
-                Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
-                    for (int r = start; r < end; r++) {
-                        for (int b = 0; b < batch; b++) out[b * outDim + r] = qdot.dot(seg, r * rowBytes, xq, b);
-                    }
-                });
+                GgmlType type = (GgmlType) w.type();
+                if (Kernels.vector()) {
+                    // a static call per type, not one interface call site shared by every type (which the JIT
+                    // compiles megamorphic once several types have run, at about half the speed)
+                    Parallel.forRange(outDim, grain(in, batch), (start, end) -> Q8Kernels.rows(type, seg, rowBytes, start, end, xq, out, outDim));
+                } else {
+                    Q8Kernels.RowDot qdot = Q8Kernels.rowDot(type, false);
+                    Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
+                        for (int r = start; r < end; r++) {
+                            for (int b = 0; b < batch; b++) out[b * outDim + r] = qdot.dot(seg, r * rowBytes, xq, b);
+                        }
+                    });
+                }
                 return;
             }
             x = xq.dequantize(); // prompt processing: the same quantized activations, through the float path below

@@ -58,6 +58,19 @@ public final class Q8Kernels {
         };
     }
 
+    /** out[b·outDim + r] for rows [start, end) and every token b, one loop per type so that each call is static. */
+    static void rows(GgmlType type, MemorySegment w, long rowBytes, int start, int end, Q8Activations x, float[] out, int outDim) {
+        int batch = x.batch;
+        switch (type) {
+            case Q8_0 -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ8_0(w, r * rowBytes, x, b); }
+            case Q4_0 -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ4_0(w, r * rowBytes, x, b); }
+            case Q4_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ4_K(w, r * rowBytes, x, b); }
+            case Q5_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ5_K(w, r * rowBytes, x, b); }
+            case Q6_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ6_K(w, r * rowBytes, x, b); }
+            default -> throw new IllegalArgumentException("no integer kernel for " + type);
+        }
+    }
+
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
