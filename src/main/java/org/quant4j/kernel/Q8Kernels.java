@@ -138,15 +138,17 @@ public final class Q8Kernels {
     static float dotQ4_K(MemorySegment w, long off, Q8Activations a, int row) {
         int n = a.n, nb = n / 256, xr = row * n, dr = row * nb, sr = row * (n / 32);
         short[] xq = a.q;
-        FloatVector total = FloatVector.zero(F);
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F);
         float mins = 0;
         for (int blk = 0; blk < nb; blk++) {
             long b = off + 144L * blk;
             int xb = xr + 256 * blk;
             float dx = a.d[dr + blk], d = f16(w, b) * dx, dmin = f16(w, b + 2) * dx;
+            long sLo = w.get(ValueLayout.JAVA_LONG_UNALIGNED, b + 4);   // the 12 bytes of 6-bit scales and mins
+            int sHi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
             int msum = 0;
             for (int j = 0; j < 4; j++) {
-                int s1 = BlockKernels.scaleMinK4(w, b + 4, 2 * j), s2 = BlockKernels.scaleMinK4(w, b + 4, 2 * j + 1);
+                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 16 + 32L * j;
                 int xo = xb + 64 * j;
                 ShortVector v0 = ((ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(B2S, S, 0)), v1 = ((ShortVector) ByteVector.fromMemorySegment(B128, w, q + 16, LE).convertShape(B2S, S, 0));
@@ -154,31 +156,33 @@ public final class Q8Kernels {
                         .add(v1.and((short) 15).mul(ShortVector.fromArray(S, xq, xo + 16)));
                 ShortVector pHi = v0.lanewise(LSHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, xo + 32))
                         .add(v1.lanewise(LSHR, 4).and((short) 15).mul(ShortVector.fromArray(S, xq, xo + 48)));
-                total = ((FloatVector) pLo.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pLo.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * (s1 & 0xFF)), total);
-                total = ((FloatVector) pHi.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pHi.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * (s2 & 0xFF)), total);
+                t0 = ((FloatVector) pLo.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pLo.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * sc1), t0);
+                t1 = ((FloatVector) pHi.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pHi.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * sc2), t1);
                 int g = sr + 8 * blk + 2 * j;
-                msum += (s1 >>> 8) * a.sum32[g] + (s2 >>> 8) * a.sum32[g + 1];
+                msum += m1 * a.sum32[g] + m2 * a.sum32[g + 1];
             }
             mins += dmin * msum;
         }
-        return FloatKernels.sum(total) - mins;
+        return FloatKernels.sum(t0.add(t1)) - mins;
     }
 
     /** Q5_K × Q8_K: Q4_K's sub-blocks with a fifth bit per code from qh (bit 2j for sub-block 2j, 2j+1 for 2j+1). */
     static float dotQ5_K(MemorySegment w, long off, Q8Activations a, int row) {
         int n = a.n, nb = n / 256, xr = row * n, dr = row * nb, sr = row * (n / 32);
         short[] xq = a.q;
-        FloatVector total = FloatVector.zero(F);
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F);
         float mins = 0;
         for (int blk = 0; blk < nb; blk++) {
             long b = off + 176L * blk;
             int xb = xr + 256 * blk;
             float dx = a.d[dr + blk], d = f16(w, b) * dx, dmin = f16(w, b + 2) * dx;
+            long sLo = w.get(ValueLayout.JAVA_LONG_UNALIGNED, b + 4);   // the 12 bytes of 6-bit scales and mins
+            int sHi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
             ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 16, LE).convertShape(B2S, S, 0);
             ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 32, LE).convertShape(B2S, S, 0);
             int msum = 0;
             for (int j = 0; j < 4; j++) {
-                int s1 = BlockKernels.scaleMinK4(w, b + 4, 2 * j), s2 = BlockKernels.scaleMinK4(w, b + 4, 2 * j + 1);
+                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 48 + 32L * j;
                 int xo = xb + 64 * j;
                 ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(B2S, S, 0);
@@ -189,14 +193,14 @@ public final class Q8Kernels {
                 ShortVector hi1 = v1.lanewise(LSHR, 4).and((short) 15).or(h1.lanewise(LSHR, 2 * j + 1).and((short) 1).lanewise(LSHL, 4));
                 ShortVector pLo = lo0.mul(ShortVector.fromArray(S, xq, xo)).add(lo1.mul(ShortVector.fromArray(S, xq, xo + 16)));
                 ShortVector pHi = hi0.mul(ShortVector.fromArray(S, xq, xo + 32)).add(hi1.mul(ShortVector.fromArray(S, xq, xo + 48)));
-                total = ((FloatVector) pLo.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pLo.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * (s1 & 0xFF)), total);
-                total = ((FloatVector) pHi.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pHi.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * (s2 & 0xFF)), total);
+                t0 = ((FloatVector) pLo.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pLo.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * sc1), t0);
+                t1 = ((FloatVector) pHi.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(pHi.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * sc2), t1);
                 int g = sr + 8 * blk + 2 * j;
-                msum += (s1 >>> 8) * a.sum32[g] + (s2 >>> 8) * a.sum32[g + 1];
+                msum += m1 * a.sum32[g] + m2 * a.sum32[g + 1];
             }
             mins += dmin * msum;
         }
-        return FloatKernels.sum(total) - mins;
+        return FloatKernels.sum(t0.add(t1)) - mins;
     }
 
     /**
@@ -205,7 +209,7 @@ public final class Q8Kernels {
     static float dotQ6_K(MemorySegment w, long off, Q8Activations a, int row) {
         int n = a.n, nb = n / 256, xr = row * n, dr = row * nb;
         short[] xq = a.q;
-        FloatVector total = FloatVector.zero(F);
+        FloatVector t0 = FloatVector.zero(F), t1 = FloatVector.zero(F);
         for (int blk = 0; blk < nb; blk++) {
             long b = off + 210L * blk;
             int xb = xr + 256 * blk;
@@ -221,18 +225,30 @@ public final class Q8Kernels {
                     ShortVector q3 = lo.lanewise(LSHR, 4).and((short) 15).or(h.lanewise(LSHR, 4).and((short) 3).lanewise(LSHL, 4)).sub((short) 32);
                     ShortVector q4 = hi.lanewise(LSHR, 4).and((short) 15).or(h.lanewise(LSHR, 6).and((short) 3).lanewise(LSHL, 4)).sub((short) 32);
                     ShortVector p1 = q1.mul(ShortVector.fromArray(S, xq, xo + l));
-                    total = ((FloatVector) p1.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p1.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is)), total);
+                    t0 = ((FloatVector) p1.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p1.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is)), t0);
                     ShortVector p2 = q2.mul(ShortVector.fromArray(S, xq, xo + 32 + l));
-                    total = ((FloatVector) p2.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p2.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2)), total);
+                    t1 = ((FloatVector) p2.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p2.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 2)), t1);
                     ShortVector p3 = q3.mul(ShortVector.fromArray(S, xq, xo + 64 + l));
-                    total = ((FloatVector) p3.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p3.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4)), total);
+                    t0 = ((FloatVector) p3.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p3.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 4)), t0);
                     ShortVector p4 = q4.mul(ShortVector.fromArray(S, xq, xo + 96 + l));
-                    total = ((FloatVector) p4.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p4.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6)), total);
+                    t1 = ((FloatVector) p4.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p4.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, d * w.get(ValueLayout.JAVA_BYTE, sc + is + 6)), t1);
                 }
             }
         }
-        return FloatKernels.sum(total);
+        return FloatKernels.sum(t0.add(t1));
     }
+
+    /** The 6-bit scale of sub-block j from a k-quant's 12 packed bytes (bytes 0-7 in lo, 8-11 in hi): get_scale_min_k4. */
+    private static int kScale(long lo, int hi, int j) {
+        return j < 4 ? kByte(lo, hi, j) & 63 : (kByte(lo, hi, j + 4) & 0xF) | ((kByte(lo, hi, j - 4) >>> 6) << 4);
+    }
+
+    /** The 6-bit minimum of sub-block j (see {@link #kScale}). */
+    private static int kMin(long lo, int hi, int j) {
+        return j < 4 ? kByte(lo, hi, j + 4) & 63 : (kByte(lo, hi, j + 4) >>> 4) | ((kByte(lo, hi, j) >>> 6) << 4);
+    }
+
+    private static int kByte(long lo, int hi, int i) { return i < 8 ? (int) (lo >>> (8 * i)) & 0xFF : (hi >>> (8 * (i - 8))) & 0xFF; }
 
     /** A per-thread row buffer for {@link #reference}. */
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);
