@@ -139,18 +139,24 @@ public final class BlockKernels {
 
     // ---- k-quants: super-blocks of 256 ------------------------------------------------------------------------
 
-    /** get_scale_min_k4: the 6-bit scale (low byte) and min (next byte) of sub-block j from the 12 packed bytes at {@code q}. */
-    static int scaleMinK4(MemorySegment w, long q, int j) {
-        int sc, m;
-        if (j < 4) {
-            sc = u8at(w, q + j) & 63;
-            m = u8at(w, q + j + 4) & 63;
-        } else {
-            sc = (u8at(w, q + j + 4) & 0xF) | ((u8at(w, q + j - 4) >>> 6) << 4);
-            m = (u8at(w, q + j + 4) >>> 4) | ((u8at(w, q + j) >>> 6) << 4);
-        }
-        return sc | m << 8;
+    // get_scale_min_k4 on the 12 packed bytes of a k-quant super-block's 6-bit scales and minimums, read with two loads
+    // (bytes 0-7 in lo, 8-11 in hi): the scale and the minimum of sub-block j.
+
+    /** The 12 scale bytes' first eight, at {@code q}. */
+    static long scalesLo(MemorySegment w, long q) { return w.get(ValueLayout.JAVA_LONG_UNALIGNED, q); }
+
+    /** The 12 scale bytes' last four, at {@code q}. */
+    static int scalesHi(MemorySegment w, long q) { return w.get(ValueLayout.JAVA_INT_UNALIGNED, q + 8); }
+
+    static int kScale(long lo, int hi, int j) {
+        return j < 4 ? kByte(lo, hi, j) & 63 : (kByte(lo, hi, j + 4) & 0xF) | ((kByte(lo, hi, j - 4) >>> 6) << 4);
     }
+
+    static int kMin(long lo, int hi, int j) {
+        return j < 4 ? kByte(lo, hi, j + 4) & 63 : (kByte(lo, hi, j + 4) >>> 4) | ((kByte(lo, hi, j) >>> 6) << 4);
+    }
+
+    private static int kByte(long lo, int hi, int i) { return i < 8 ? (int) (lo >>> (8 * i)) & 0xFF : (hi >>> (8 * (i - 8))) & 0xFF; }
 
     /** Q4_K: {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}, 8 sub-blocks of 32: value = d·sc·q − dmin·m. */
     public static float dotQ4_K(MemorySegment w, long off, float[] x, int xOff, int n) {
@@ -159,8 +165,10 @@ public final class BlockKernels {
             long b = off + 144L * blk;
             int xb = xOff + 256 * blk;
             float d = f16(w, b), dmin = f16(w, b + 2);
+            long sLo = scalesLo(w, b + 4);
+            int sHi = scalesHi(w, b + 4);
             for (int j = 0; j < 4; j++) {
-                int s1 = scaleMinK4(w, b + 4, 2 * j), s2 = scaleMinK4(w, b + 4, 2 * j + 1);
+                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 16 + 32L * j;
                 int xo = xb + 64 * j;
                 FloatVector accLo = FloatVector.zero(F), accHi = FloatVector.zero(F);
@@ -173,10 +181,10 @@ public final class BlockKernels {
                     sumLo = sumLo.add(xl);
                     sumHi = sumHi.add(xh);
                 }
-                total = accLo.fma(FloatVector.broadcast(F, d * (s1 & 0xFF)), total);
-                total = accHi.fma(FloatVector.broadcast(F, d * (s2 & 0xFF)), total);
-                total = sumLo.fma(FloatVector.broadcast(F, -dmin * (s1 >>> 8)), total);
-                total = sumHi.fma(FloatVector.broadcast(F, -dmin * (s2 >>> 8)), total);
+                total = accLo.fma(FloatVector.broadcast(F, d * sc1), total);
+                total = accHi.fma(FloatVector.broadcast(F, d * sc2), total);
+                total = sumLo.fma(FloatVector.broadcast(F, -dmin * m1), total);
+                total = sumHi.fma(FloatVector.broadcast(F, -dmin * m2), total);
             }
         }
         return FloatKernels.sum(total);
@@ -189,8 +197,10 @@ public final class BlockKernels {
             long b = off + 176L * blk;
             int xb = xOff + 256 * blk;
             float d = f16(w, b), dmin = f16(w, b + 2);
+            long sLo = scalesLo(w, b + 4);
+            int sHi = scalesHi(w, b + 4);
             for (int j = 0; j < 4; j++) {
-                int s1 = scaleMinK4(w, b + 4, 2 * j), s2 = scaleMinK4(w, b + 4, 2 * j + 1);
+                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 48 + 32L * j;
                 int xo = xb + 64 * j;
                 FloatVector accLo = FloatVector.zero(F), accHi = FloatVector.zero(F);
@@ -206,10 +216,10 @@ public final class BlockKernels {
                     sumLo = sumLo.add(xl);
                     sumHi = sumHi.add(xh);
                 }
-                total = accLo.fma(FloatVector.broadcast(F, d * (s1 & 0xFF)), total);
-                total = accHi.fma(FloatVector.broadcast(F, d * (s2 & 0xFF)), total);
-                total = sumLo.fma(FloatVector.broadcast(F, -dmin * (s1 >>> 8)), total);
-                total = sumHi.fma(FloatVector.broadcast(F, -dmin * (s2 >>> 8)), total);
+                total = accLo.fma(FloatVector.broadcast(F, d * sc1), total);
+                total = accHi.fma(FloatVector.broadcast(F, d * sc2), total);
+                total = sumLo.fma(FloatVector.broadcast(F, -dmin * m1), total);
+                total = sumHi.fma(FloatVector.broadcast(F, -dmin * m2), total);
             }
         }
         return FloatKernels.sum(total);

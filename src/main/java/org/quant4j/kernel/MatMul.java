@@ -84,15 +84,15 @@ public final class MatMul {
      * @param out result (batch, outDim)
      */
     public static void matmul(Tensor w, float[] x, float[] out, int batch) {
-        if ((w.type() == GgmlType.TQ1_0 || w.type() == GgmlType.TQ2_0) && Kernels.q8Activations()) { // activations to Q8_K once, adds and subtracts
-            TernaryKernels.matmul(w, x, out, batch);
-            return;
-        }
         int in = (int) w.cols();
         int outDim = (int) w.rows();
         long rowBytes = w.type().rowBytes(in);
         MemorySegment seg = w.data();
         Q8Activations.Kind kind = Kernels.q8Activations() ? Q8Kernels.kindOf(w.type()) : null;
+        if (kind != null && (w.type() == GgmlType.TQ1_0 || w.type() == GgmlType.TQ2_0)) {
+            TernaryKernels.matmul(w, x, out, batch); // activations to Q8_K once, then adds and subtracts only
+            return;
+        }
         if (kind != null && in % kind.block == 0) {
             // the types llama.cpp multiplies in integers: activations quantized once for the whole matmul
             Q8Activations xq = Q8Activations.quantize(kind, x, batch, in);

@@ -41,6 +41,7 @@ public final class Q8Activations {
         if (n % kind.block != 0) throw new IllegalArgumentException("activation length " + n + " is not a multiple of " + kind.block);
         Q8Activations a = new Q8Activations(kind, batch, n);
         int blocks = n / kind.block;
+        byte[] row = new byte[256]; // one Q8_K block's codes
         for (int b = 0; b < batch; b++) {
             for (int blk = 0; blk < blocks; blk++) {
                 int o = b * n + blk * kind.block;
@@ -50,11 +51,8 @@ public final class Q8Activations {
                     for (int i = 0; i < 32; i++) a.q[o + i] = (short) Math.max(-127, Math.min(127, Math.round(x[o + i] * id)));
                     a.d[b * blocks + blk] = d;
                 } else {
-                    // quantize_row_q8_K_ref: iscale = −127 / max, q = min(127, nearest_int(iscale·x)) (half to even), d = 1 / iscale
-                    float max = signedMax(x, o);
-                    float iscale = max == 0 ? 0 : -127f / max;
-                    for (int i = 0; i < 256; i++) a.q[o + i] = (short) Math.min(127, (int) Math.rint(iscale * x[o + i]));
-                    a.d[b * blocks + blk] = max == 0 ? 0 : 1 / iscale;
+                    quantizeQ8K(x, o, 256, row, 0, a.d, b * blocks + blk);
+                    for (int i = 0; i < 256; i++) a.q[o + i] = row[i];
                 }
             }
             for (int g = 0; g < n / 32; g++) {
@@ -72,14 +70,31 @@ public final class Q8Activations {
         return amax / 127;
     }
 
-    /** The first value of largest magnitude, sign kept. */
-    private static float signedMax(float[] x, int o) {
-        float max = 0, amax = 0;
-        for (int i = 0; i < 256; i++) {
-            float ax = Math.abs(x[o + i]);
-            if (ax > amax) { amax = ax; max = x[o + i]; }
+    /**
+     * quantize_row_q8_K_ref for n values (n a multiple of 256): per block, iscale = −127 / max (max: the first value
+     * of largest |x|), a = min(127, rint(iscale · x)) (ggml's nearest_int rounds half to even), d = 1 / iscale; an
+     * all-zero block gets d = 0 and zero codes.
+     *
+     * @param a out codes (n) from aOff
+     * @param d out scales (n / 256) from dOff
+     */
+    public static void quantizeQ8K(float[] x, int xOff, int n, byte[] a, int aOff, float[] d, int dOff) {
+        for (int blk = 0; blk < n / 256; blk++) {
+            int xb = xOff + blk * 256, ab = aOff + blk * 256;
+            float max = 0, amax = 0;
+            for (int j = 0; j < 256; j++) {
+                float ax = Math.abs(x[xb + j]);
+                if (ax > amax) { amax = ax; max = x[xb + j]; }
+            }
+            if (amax == 0) {
+                d[dOff + blk] = 0;
+                java.util.Arrays.fill(a, ab, ab + 256, (byte) 0);
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int j = 0; j < 256; j++) a[ab + j] = (byte) Math.min(127, (int) Math.rint(iscale * x[xb + j]));
+            d[dOff + blk] = 1 / iscale;
         }
-        return max;
     }
 
     /** The activations as the floats the codes stand for: x̂ = d·q, (batch, n). */

@@ -40,12 +40,12 @@ public final class Q8Kernels {
         if (!(type instanceof GgmlType g)) return null;
         return switch (g) {
             case Q4_0, Q8_0 -> Q8Activations.Kind.Q8_0;
-            case Q4_K, Q5_K, Q6_K -> Q8Activations.Kind.Q8_K;
+            case Q4_K, Q5_K, Q6_K, TQ1_0, TQ2_0 -> Q8Activations.Kind.Q8_K; // the ternary types: TernaryKernels
             default -> null;
         };
     }
 
-    /** The kernel for a type on the selected path; the type must have a {@link #kindOf kind}. */
+    /** The kernel for a type on the selected path; the type must have a {@link #kindOf kind} and not be ternary. */
     public static RowDot rowDot(GgmlType type, boolean vector) {
         if (!vector) return reference(GgmlCodecs.of(type));
         return switch (type) {
@@ -144,11 +144,11 @@ public final class Q8Kernels {
             long b = off + 144L * blk;
             int xb = xr + 256 * blk;
             float dx = a.d[dr + blk], d = f16(w, b) * dx, dmin = f16(w, b + 2) * dx;
-            long sLo = w.get(ValueLayout.JAVA_LONG_UNALIGNED, b + 4);   // the 12 bytes of 6-bit scales and mins
-            int sHi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
+            long sLo = BlockKernels.scalesLo(w, b + 4);   // the 12 bytes of 6-bit scales and minimums
+            int sHi = BlockKernels.scalesHi(w, b + 4);
             int msum = 0;
             for (int j = 0; j < 4; j++) {
-                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
+                int sc1 = BlockKernels.kScale(sLo, sHi, 2 * j), m1 = BlockKernels.kMin(sLo, sHi, 2 * j), sc2 = BlockKernels.kScale(sLo, sHi, 2 * j + 1), m2 = BlockKernels.kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 16 + 32L * j;
                 int xo = xb + 64 * j;
                 ShortVector v0 = ((ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(B2S, S, 0)), v1 = ((ShortVector) ByteVector.fromMemorySegment(B128, w, q + 16, LE).convertShape(B2S, S, 0));
@@ -176,13 +176,13 @@ public final class Q8Kernels {
             long b = off + 176L * blk;
             int xb = xr + 256 * blk;
             float dx = a.d[dr + blk], d = f16(w, b) * dx, dmin = f16(w, b + 2) * dx;
-            long sLo = w.get(ValueLayout.JAVA_LONG_UNALIGNED, b + 4);   // the 12 bytes of 6-bit scales and mins
-            int sHi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
+            long sLo = BlockKernels.scalesLo(w, b + 4);   // the 12 bytes of 6-bit scales and minimums
+            int sHi = BlockKernels.scalesHi(w, b + 4);
             ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 16, LE).convertShape(B2S, S, 0);
             ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 32, LE).convertShape(B2S, S, 0);
             int msum = 0;
             for (int j = 0; j < 4; j++) {
-                int sc1 = kScale(sLo, sHi, 2 * j), m1 = kMin(sLo, sHi, 2 * j), sc2 = kScale(sLo, sHi, 2 * j + 1), m2 = kMin(sLo, sHi, 2 * j + 1);
+                int sc1 = BlockKernels.kScale(sLo, sHi, 2 * j), m1 = BlockKernels.kMin(sLo, sHi, 2 * j), sc2 = BlockKernels.kScale(sLo, sHi, 2 * j + 1), m2 = BlockKernels.kMin(sLo, sHi, 2 * j + 1);
                 long q = b + 48 + 32L * j;
                 int xo = xb + 64 * j;
                 ShortVector v0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, q, LE).convertShape(B2S, S, 0);
@@ -237,18 +237,6 @@ public final class Q8Kernels {
         }
         return FloatKernels.sum(t0.add(t1));
     }
-
-    /** The 6-bit scale of sub-block j from a k-quant's 12 packed bytes (bytes 0-7 in lo, 8-11 in hi): get_scale_min_k4. */
-    private static int kScale(long lo, int hi, int j) {
-        return j < 4 ? kByte(lo, hi, j) & 63 : (kByte(lo, hi, j + 4) & 0xF) | ((kByte(lo, hi, j - 4) >>> 6) << 4);
-    }
-
-    /** The 6-bit minimum of sub-block j (see {@link #kScale}). */
-    private static int kMin(long lo, int hi, int j) {
-        return j < 4 ? kByte(lo, hi, j + 4) & 63 : (kByte(lo, hi, j + 4) >>> 4) | ((kByte(lo, hi, j) >>> 6) << 4);
-    }
-
-    private static int kByte(long lo, int hi, int i) { return i < 8 ? (int) (lo >>> (8 * i)) & 0xFF : (hi >>> (8 * (i - 8))) & 0xFF; }
 
     /** A per-thread row buffer for {@link #reference}. */
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[0]);

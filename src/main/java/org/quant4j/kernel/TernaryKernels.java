@@ -42,35 +42,6 @@ public final class TernaryKernels {
     private static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    // ---- activations: Q8_K, once per matmul -------------------------------------------------------------------
-
-    /**
-     * quantize_row_q8_K_ref for n values (n a multiple of 256): per block, iscale = −127 / max (max: the first value
-     * of largest |x|), a = min(127, rint(iscale · x)) (ggml's nearest_int rounds half to even), d = 1 / iscale; an
-     * all-zero block gets d = 0 and zero codes.
-     *
-     * @param a out codes (n) from aOff
-     * @param d out scales (n / 256) from dOff
-     */
-    public static void quantizeQ8K(float[] x, int xOff, int n, byte[] a, int aOff, float[] d, int dOff) {
-        for (int blk = 0; blk < n / QK_K; blk++) {
-            int xb = xOff + blk * QK_K, ab = aOff + blk * QK_K;
-            float max = 0, amax = 0;
-            for (int j = 0; j < QK_K; j++) {
-                float ax = Math.abs(x[xb + j]);
-                if (ax > amax) { amax = ax; max = x[xb + j]; }
-            }
-            if (amax == 0) {
-                d[dOff + blk] = 0;
-                java.util.Arrays.fill(a, ab, ab + QK_K, (byte) 0);
-                continue;
-            }
-            float iscale = -127f / max;
-            for (int j = 0; j < QK_K; j++) a[ab + j] = (byte) Math.min(127, (int) Math.rint(iscale * x[xb + j]));
-            d[dOff + blk] = 1 / iscale;
-        }
-    }
-
     // ---- the matmul -------------------------------------------------------------------------------------------
 
     /**
@@ -84,7 +55,7 @@ public final class TernaryKernels {
         int blocks = in / QK_K;
         byte[] a = new byte[batch * in];          // (batch, in) int8 activation codes
         float[] dx = new float[batch * blocks];   // (batch, blocks) activation scales
-        for (int b = 0; b < batch; b++) quantizeQ8K(x, b * in, in, a, b * in, dx, b * blocks);
+        for (int b = 0; b < batch; b++) Q8Activations.quantizeQ8K(x, b * in, in, a, b * in, dx, b * blocks);
         boolean vector = Kernels.vector();
         long rowBytes = type.rowBytes(in);
         MemorySegment seg = w.data();

@@ -99,10 +99,16 @@ class Q8KernelParityTest {
             assertEquals(-127, qk.q[256 * blk + at]);
             assertEquals(1 / (-127f / x[256 * blk + at]), qk.d[blk], 0f);
         }
-        // the same codes and scales as the ternary kernels' Q8_K (both follow quantize_row_q8_K_ref)
+        // every code as quantize_row_q8_K_ref writes it: min(127, nearest_int(iscale·x)), half to even, iscale = −127 / max
         byte[] codes = new byte[512];
         float[] scales = new float[2];
-        TernaryKernels.quantizeQ8K(x, 0, 512, codes, 0, scales, 0);
+        for (int blk = 0; blk < 2; blk++) {
+            float max = 0;
+            for (int i = 0; i < 256; i++) if (Math.abs(x[256 * blk + i]) > Math.abs(max)) max = x[256 * blk + i];
+            float iscale = -127f / max;
+            for (int i = 0; i < 256; i++) codes[256 * blk + i] = (byte) Math.min(127, (int) Math.rint(iscale * x[256 * blk + i]));
+            scales[blk] = 1 / iscale;
+        }
         for (int i = 0; i < 512; i++) assertEquals(codes[i], qk.q[i], "code " + i);
         assertArrayEquals(scales, qk.d);
         assertThrows(IllegalArgumentException.class, () -> Q8Activations.quantize(Q8Activations.Kind.Q8_K, x, 1, 500));

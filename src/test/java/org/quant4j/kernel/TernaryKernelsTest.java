@@ -52,7 +52,7 @@ class TernaryKernelsTest {
         // block 1 all zero
         byte[] a = new byte[512];
         float[] d = new float[2];
-        TernaryKernels.quantizeQ8K(x, 0, 512, a, 0, d, 0);
+        Q8Activations.quantizeQ8K(x, 0, 512, a, 0, d, 0);
         assertEquals(1f, d[0]);
         assertArrayEquals(new byte[]{-127, 2, 4, -2, 126, 0}, java.util.Arrays.copyOf(a, 6), "half to even");
         assertEquals(0f, d[1]);
@@ -60,7 +60,7 @@ class TernaryKernelsTest {
         // a positive maximum: scale negative, codes negated, d · a reproduces x
         float[] y = gaussian(256, 3);
         y[17] = 100f;   // beyond every other |y|
-        TernaryKernels.quantizeQ8K(y, 0, 256, a, 0, d, 0);
+        Q8Activations.quantizeQ8K(y, 0, 256, a, 0, d, 0);
         assertTrue(d[0] < 0);
         assertEquals(-127, a[17]);
         for (int i = 0; i < 256; i++) assertEquals(y[i], d[0] * a[i], Math.abs(d[0]) * 0.5001f, "value " + i);
@@ -75,7 +75,7 @@ class TernaryKernelsTest {
             float[] x = gaussian(cols, blocks);
             byte[] a = new byte[cols];
             float[] dx = new float[blocks];
-            TernaryKernels.quantizeQ8K(x, 0, cols, a, 0, dx, 0);
+            Q8Activations.quantizeQ8K(x, 0, cols, a, 0, dx, 0);
             float dw = Float.float16ToFloat(Float.floatToFloat16(w.gamma()));
             for (int r = 0; r < rows; r++) {
                 float expected = 0;
