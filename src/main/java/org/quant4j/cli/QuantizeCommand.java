@@ -202,70 +202,62 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     private Integer gptq(String granularity) {
-        QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric, fullRange);
-        if (scheme.granularity() == Granularity.TENSOR) throw new Q4jException("GPTQ quantizes per channel or per group, not per tensor");
-        if (fullRange) throw new Q4jException("GPTQ uses its own grid (codes 0..2^bits-1); --full-range does not apply");
-        if (!activations.equalsIgnoreCase("none")) throw new Q4jException("--activations applies to RTN only");
-        if (include != null || exclude != null) throw new Q4jException("GPTQ quantizes every linear layer of every block; --include/--exclude apply to RTN only");
+        QuantScheme scheme = calibratedScheme("GPTQ", granularity, asymmetric);
         var options = new Gptq.Options(bits, scheme.symmetric(), scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0,
                 actOrder, staticGroups, percdamp, blockSize, true);
-        long t0 = System.nanoTime();
-        try (Model model = ModelLoader.load(input, tokenizer)) {
-            Path text = calibrationFile != null ? calibrationFile : Defaults.calibrationText();
-            int len = Math.min(seqLen, model.config().contextLength());
-            int[][] calib = Calibration.samples(model, text, samples, len, seed);
-            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, options.describe(), calib.length, calib[0].length, text);
-            boolean bar = !noProgress && System.console() != null;
-            Model q;
-            if (bar) {
-                try (ProgressBar pb = new ProgressBarBuilder().setTaskName("GPTQ").setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
-                        .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
-                    q = Gptq.apply(model, calib, options, m -> {
-                                if (m.contains(": GPTQ W")) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m); // per-layer error
-                                else System.err.println(m);                                                             // damping retries, notes
-                            },
-                            (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
-                }
-            } else {
-                q = Gptq.apply(model, calib, options, System.err::println, null);
-            }
-            save(q, input);
-            System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, options.describe(),
-                    model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
-        }
-        return 0;
+        return calibrated("GPTQ", options.describe(), ": GPTQ W", (model, calib, log, progress) -> Gptq.apply(model, calib, options, log, progress));
     }
 
     /** AWQ (issue 5): scale search and folding, clip search, then llm-awq's zero-point quantizer. */
     private Integer awq(String granularity) {
-        QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asymmetric != null ? asymmetric : symmetric == null ? Boolean.TRUE : null, fullRange);
-        if (scheme.granularity() == Granularity.TENSOR) throw new Q4jException("AWQ quantizes per channel or per group, not per tensor");
-        if (fullRange) throw new Q4jException("AWQ uses its own grid (codes 0..2^bits-1); --full-range does not apply");
-        if (!activations.equalsIgnoreCase("none")) throw new Q4jException("--activations applies to RTN only");
-        if (include != null || exclude != null) throw new Q4jException("AWQ quantizes every linear layer of every block; --include/--exclude apply to RTN only");
+        // AWQ's default is asymmetric (zero point), as llm-awq and AutoAWQ
+        QuantScheme scheme = calibratedScheme("AWQ", granularity, asymmetric != null ? asymmetric : symmetric == null ? Boolean.TRUE : null);
         var options = Awq.Options.of(bits, scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0).withZeroPoint(!scheme.symmetric());
+        return calibrated("AWQ", options.describe(), ": α =", (model, calib, log, progress) -> Awq.apply(model, calib, options, log, progress));
+    }
+
+    /** The weight grid of a calibrated method, with the options that apply to RTN only refused. */
+    private QuantScheme calibratedScheme(String name, String granularity, Boolean asym) {
+        QuantScheme scheme = scheme(bits, granularity, groupSize, symmetric, asym, fullRange);
+        if (scheme.granularity() == Granularity.TENSOR) throw new Q4jException(name + " quantizes per channel or per group, not per tensor");
+        if (fullRange) throw new Q4jException(name + " uses its own grid (codes 0..2^bits-1); --full-range does not apply");
+        if (!activations.equalsIgnoreCase("none")) throw new Q4jException("--activations applies to RTN only");
+        if (include != null || exclude != null) throw new Q4jException(name + " quantizes every linear layer of every block; --include/--exclude apply to RTN only");
+        return scheme;
+    }
+
+    /** A calibrated method: from the model and its calibration samples to the quantized model. */
+    @FunctionalInterface
+    private interface CalibratedMethod {
+        Model apply(Model model, int[][] calib, java.util.function.Consumer<String> log, org.quant4j.method.calib.SequentialCalibration.Progress progress);
+    }
+
+    /**
+     * Loads the input, draws the calibration samples, runs {@code method} with a progress bar (log lines containing
+     * {@code barMarker}, the per-layer ones, go into the bar; other lines to stderr), saves and reports.
+     */
+    private Integer calibrated(String name, String describe, String barMarker, CalibratedMethod method) {
         long t0 = System.nanoTime();
         try (Model model = ModelLoader.load(input, tokenizer)) {
             Path text = calibrationFile != null ? calibrationFile : Defaults.calibrationText();
             int len = Math.min(seqLen, model.config().contextLength());
             int[][] calib = Calibration.samples(model, text, samples, len, seed);
-            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, options.describe(), calib.length, calib[0].length, text);
-            boolean bar = !noProgress && System.console() != null;
+            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, describe, calib.length, calib[0].length, text);
             Model q;
-            if (bar) {
-                try (ProgressBar pb = new ProgressBarBuilder().setTaskName("AWQ").setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
+            if (!noProgress && System.console() != null) {
+                try (ProgressBar pb = new ProgressBarBuilder().setTaskName(name).setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
                         .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
-                    q = Awq.apply(model, calib, options, m -> {
-                                if (m.contains(": α =")) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m); // per-group α
-                                else System.err.println(m);                                                            // per-block time, notes
+                    q = method.apply(model, calib, m -> {
+                                if (m.contains(barMarker)) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m);
+                                else System.err.println(m);
                             },
                             (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
                 }
             } else {
-                q = Awq.apply(model, calib, options, System.err::println, null);
+                q = method.apply(model, calib, System.err::println, null);
             }
             save(q, input);
-            System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, options.describe(),
+            System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, describe,
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
         }
         return 0;

@@ -8,7 +8,6 @@ import org.quant4j.util.Q4jException;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.List;
 
 /**
@@ -36,8 +35,8 @@ public final class AwqLayout {
     /** Output k of a pack of 8 sits in nibble ORDER⁻¹[k]: nibble i holds output ORDER[i]. */
     static final int[] ORDER = {0, 2, 4, 6, 1, 3, 5, 7};
 
-    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt I32 = GptqLayout.I32;
+    private static final ValueLayout.OfShort I16 = GptqLayout.I16;
 
     /** Why {@code type} on a weight [rows, cols] has no AWQ GEMM form, or null when it has one. */
     public static String unsupported(IntQuantType type, long rows, long cols) {
@@ -72,21 +71,9 @@ public final class AwqLayout {
             }
         }
         return List.of(
-                new SafetensorsWriter.Entry(prefix + ".qweight", SafetensorsDtype.I32, new long[]{in, words}, bytes(qweight)),
-                new SafetensorsWriter.Entry(prefix + ".qzeros", SafetensorsDtype.I32, new long[]{groups, words}, bytes(qzeros)),
-                new SafetensorsWriter.Entry(prefix + ".scales", SafetensorsDtype.F16, new long[]{groups, out}, bytes(scales)));
-    }
-
-    private static MemorySegment bytes(int[] v) {
-        MemorySegment s = MemorySegment.ofArray(new byte[4 * v.length]);
-        for (int i = 0; i < v.length; i++) s.setAtIndex(I32, i, v[i]);
-        return s;
-    }
-
-    private static MemorySegment bytes(short[] v) {
-        MemorySegment s = MemorySegment.ofArray(new byte[2 * v.length]);
-        for (int i = 0; i < v.length; i++) s.setAtIndex(I16, i, v[i]);
-        return s;
+                new SafetensorsWriter.Entry(prefix + ".qweight", SafetensorsDtype.I32, new long[]{in, words}, GptqLayout.bytes(qweight)),
+                new SafetensorsWriter.Entry(prefix + ".qzeros", SafetensorsDtype.I32, new long[]{groups, words}, GptqLayout.bytes(qzeros)),
+                new SafetensorsWriter.Entry(prefix + ".scales", SafetensorsDtype.F16, new long[]{groups, out}, GptqLayout.bytes(scales)));
     }
 
     /** The weight [out, in] as asymmetric quant4j 4-bit groups from its three AWQ GEMM tensors (little-endian segments). */
@@ -96,9 +83,9 @@ public final class AwqLayout {
         if (in % groupSize != 0) throw new Q4jException(name + ": " + in + " input features do not divide into groups of " + groupSize);
         if (out % 8 != 0) throw new Q4jException(name + ": " + out + " output features are not a multiple of 8");
         int groups = in / groupSize, words = out / 8;
-        check(name + ".qweight", qweight, 4L * in * words);
-        check(name + ".qzeros", qzeros, 4L * groups * words);
-        check(name + ".scales", scales, 2L * groups * out);
+        GptqLayout.check(name + ".qweight", qweight, 4L * in * words);
+        GptqLayout.check(name + ".qzeros", qzeros, 4L * groups * words);
+        GptqLayout.check(name + ".scales", scales, 2L * groups * out);
         long rowBytes = type.rowBytes(in);
         MemorySegment data = MemorySegment.ofArray(new byte[Math.toIntExact(rowBytes * out)]);
         int[] nibble = new int[8];
@@ -114,9 +101,5 @@ public final class AwqLayout {
             }
         }
         return new Tensor(name, type, new long[]{out, in}, data);
-    }
-
-    private static void check(String name, MemorySegment s, long bytes) {
-        if (s.byteSize() != bytes) throw new Q4jException(name + ": " + s.byteSize() + " bytes, the layout needs " + bytes);
     }
 }

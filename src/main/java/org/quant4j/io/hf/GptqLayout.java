@@ -86,16 +86,17 @@ public final class GptqLayout {
                 new SafetensorsWriter.Entry(prefix + ".g_idx", SafetensorsDtype.I32, new long[]{in}, bytes(gIdx)));
     }
 
-    private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    /** Little-endian int32 and int16, the byte order of safetensors (shared with {@link AwqLayout}). */
+    static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
-    private static MemorySegment bytes(int[] v) {
+    static MemorySegment bytes(int[] v) {
         MemorySegment s = MemorySegment.ofArray(new byte[4 * v.length]);
         for (int i = 0; i < v.length; i++) s.setAtIndex(I32, i, v[i]);
         return s;
     }
 
-    private static MemorySegment bytes(short[] v) {
+    static MemorySegment bytes(short[] v) {
         MemorySegment s = MemorySegment.ofArray(new byte[2 * v.length]);
         for (int i = 0; i < v.length; i++) s.setAtIndex(I16, i, v[i]);
         return s;
@@ -142,7 +143,8 @@ public final class GptqLayout {
         return new Tensor(name, type, new long[]{out, in}, data);
     }
 
-    private static void check(String name, MemorySegment s, long bytes) {
+    /** Refuses a tensor whose size is not what the layout needs. */
+    static void check(String name, MemorySegment s, long bytes) {
         if (s.byteSize() != bytes) throw new Q4jException(name + ": " + s.byteSize() + " bytes, the layout needs " + bytes);
     }
 }
