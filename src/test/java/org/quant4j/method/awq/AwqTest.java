@@ -52,25 +52,9 @@ class AwqTest {
         return d;
     }
 
-    /** Mean KL(p_base ‖ p_model) of the next-token distributions over the tokens. */
+    /** Mean KL(p_base ‖ p_model) of the next-token distributions over the tokens (GPTQ's pipeline test has it). */
     static double kl(Model base, Model m, int[] tokens) {
-        float[] la = logits(base, tokens), lb = logits(m, tokens);
-        int v = base.config().vocabSize();
-        double total = 0;
-        for (int t = 0; t < tokens.length; t++) {
-            double[] p = softmax(la, t * v, v), q = softmax(lb, t * v, v);
-            for (int i = 0; i < v; i++) if (p[i] > 0) total += p[i] * Math.log(p[i] / q[i]);
-        }
-        return total / tokens.length;
-    }
-
-    static double[] softmax(float[] x, int off, int n) {
-        double max = Double.NEGATIVE_INFINITY, sum = 0;
-        for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
-        double[] p = new double[n];
-        for (int i = 0; i < n; i++) sum += p[i] = Math.exp(x[off + i] - max);
-        for (int i = 0; i < n; i++) p[i] /= sum;
-        return p;
+        return org.quant4j.method.gptq.GptqPipelineTest.kl(base, m, tokens);
     }
 
     /** A random multi-head model (v and o of one shape, so the v → o scaling applies) with a few large channels. */

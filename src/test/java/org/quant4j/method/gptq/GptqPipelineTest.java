@@ -23,7 +23,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-class GptqPipelineTest {
+public class GptqPipelineTest {
     static final Path MODEL = Path.of("models/stories260K/stories260K.bin");
 
     static int[][] calibration(Model m, int n, int len) throws Exception {
@@ -32,7 +32,7 @@ class GptqPipelineTest {
     }
 
     /** Mean KL(p_base ‖ p_model) of the next-token distributions over held-out text. */
-    static double kl(Model base, Model m, int[] tokens) {
+    public static double kl(Model base, Model m, int[] tokens) {
         Llama a = new Llama(base), b = new Llama(m);
         float[] la = a.forward(a.newState(tokens.length, 64), tokens, true), lb = b.forward(b.newState(tokens.length, 64), tokens, true);
         int v = base.config().vocabSize();
