@@ -73,6 +73,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
+    @Option(names = "--max-memory", description = "GPTQ, AWQ: memory for calibration activations (hidden states, AWQ's cached layer inputs), e.g. 20G; buffers beyond it live in memory-mapped temporary files beside OUT (default: no limit)") String maxMemory;
     @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) or awq (AutoAWQ GEMM: qweight, qzeros, scales; 4 bits) (default ${DEFAULT-VALUE})") String layout;
 
     // ---- llama-quantize: GGUF block types and file-type mixes ----
@@ -238,27 +239,48 @@ final class QuantizeCommand implements Callable<Integer> {
      */
     private Integer calibrated(String name, String describe, String barMarker, CalibratedMethod method) {
         long t0 = System.nanoTime();
-        try (Model model = ModelLoader.load(input, tokenizer)) {
+        long budget = maxMemory == null ? Long.MAX_VALUE : org.quant4j.method.calib.CalibrationMemory.parseSize(maxMemory);
+        Path outDir = output.toAbsolutePath().normalize().getParent();
+        Path spill;
+        try {
+            java.nio.file.Files.createDirectories(outDir);
+            spill = java.nio.file.Files.createTempDirectory(outDir, "." + output.getFileName() + ".spill-");
+        } catch (java.io.IOException e) {
+            throw new Q4jException(outDir + ": cannot create a temporary directory for calibration buffers: " + e.getMessage(), e);
+        }
+        // finished tensors go to a temporary file as each layer is done (mapped back read-only), so the heap holds
+        // one block's work; the output is written tensor by tensor from there through temporary files renamed in place
+        try (Model model = ModelLoader.load(input, tokenizer);
+             var memory = new org.quant4j.method.calib.CalibrationMemory(budget, spill, true)) {
             Path text = calibrationFile != null ? calibrationFile : Defaults.calibrationText();
             int len = Math.min(seqLen, model.config().contextLength());
             int[][] calib = Calibration.samples(model, text, samples, len, seed);
-            System.err.printf("%s: %s, %d samples of %d tokens from %s%n", input, describe, calib.length, calib[0].length, text);
+            System.err.printf("%s: %s, %d samples of %d tokens from %s%s%n", input, describe, calib.length, calib[0].length, text,
+                    maxMemory == null ? "" : ", activations in memory up to " + maxMemory);
+            var scoped = ScopedValue.where(org.quant4j.method.calib.CalibrationMemory.CURRENT, memory);
             Model q;
             if (!noProgress && System.console() != null) {
                 try (ProgressBar pb = new ProgressBarBuilder().setTaskName(name).setInitialMax(1).setStyle(ProgressBarStyle.ASCII)
                         .setUpdateIntervalMillis(250).setConsumer(new ConsoleProgressBarConsumer(System.err)).build()) {
-                    q = method.apply(model, calib, m -> {
+                    q = scoped.call(() -> method.apply(model, calib, m -> {
                                 if (m.contains(barMarker)) pb.setExtraMessage(m.length() > 60 ? m.substring(0, 60) : m);
                                 else System.err.println(m);
                             },
-                            (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); });
+                            (done, total, stage) -> { pb.maxHint(total); pb.stepTo(done); pb.setExtraMessage(stage); }));
                 }
             } else {
-                q = method.apply(model, calib, System.err::println, null);
+                q = scoped.call(() -> method.apply(model, calib, System.err::println, null));
             }
             save(q, input);
             System.out.printf("%s → %s: %s, %.2f MiB → %.2f MiB, %.1f s%n", input, output, describe,
                     model.byteSize() / 1048576.0, q.byteSize() / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        } finally {
+            try (var files = java.nio.file.Files.list(spill)) {
+                for (Path f : files.toList()) java.nio.file.Files.deleteIfExists(f);
+                java.nio.file.Files.deleteIfExists(spill);
+            } catch (java.io.IOException ignored) {
+                // a leftover temporary directory is harmless
+            }
         }
         return 0;
     }

@@ -87,7 +87,9 @@ public final class SafetensorsWriter {
                 MemorySegment d = e.data();
                 for (long pos = 0; pos < d.byteSize(); ) {
                     long chunk = Math.min(d.byteSize() - pos, 1L << 28);
-                    writeFully(ch, d.asSlice(pos, chunk).asByteBuffer());
+                    MemorySegment slice = d.asSlice(pos, chunk);
+                    writeFully(ch, slice.asByteBuffer());
+                    if (slice.isMapped()) slice.unload(); // a mapped source (the input, spilled tensors) leaves the resident set once copied
                     pos += chunk;
                 }
             }

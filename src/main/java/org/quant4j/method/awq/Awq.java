@@ -3,6 +3,7 @@ package org.quant4j.method.awq;
 import org.quant4j.format.IntQuantType;
 import org.quant4j.kernel.MatMul;
 import org.quant4j.kernel.Parallel;
+import org.quant4j.method.calib.CalibrationMemory;
 import org.quant4j.method.calib.SequentialCalibration;
 import org.quant4j.model.Llama;
 import org.quant4j.model.LlamaConfig;
@@ -177,6 +178,20 @@ public final class Awq {
         return m;
     }
 
+    /** {@link #meanAbs} of a buffer (tokens, cols), read in chunks of rows (the same sums in the same order). */
+    static float[] meanAbs(CalibrationMemory.Activations x) {
+        int cols = x.cols();
+        double[] sum = new double[cols];
+        for (long t0 = 0; t0 < x.rows(); t0 += CHUNK) {
+            int n = (int) Math.min(CHUNK, x.rows() - t0);
+            float[] xs = x.read(t0, n);
+            for (int t = 0; t < n; t++) for (int c = 0; c < cols; c++) sum[c] += Math.abs(xs[t * cols + c]);
+        }
+        float[] m = new float[cols];                                     // (cols)
+        for (int c = 0; c < cols; c++) m[c] = (float) (sum[c] / x.rows());
+        return m;
+    }
+
     /** s = max(s_x^α, 1e-4), divided by sqrt(max(s) · min(s)). */
     public static float[] scales(float[] meanAbs, double alpha) {
         float[] s = new float[meanAbs.length];                           // (cols)
@@ -234,15 +249,31 @@ public final class Awq {
      * (tokens, cols) least. Returns the clamped weights.
      */
     public static float[] clip(float[] w, int rows, int cols, float[] x, int tokens, Options o) {
-        int gs = groupLength(cols, o), groups = (cols + gs - 1) / gs;
         int stride = Math.max(1, tokens / o.clipTokens()), sampled = (tokens + stride - 1) / stride;
+        float[] xs = new float[sampled * cols];                          // (sampled, cols)
+        for (int t = 0, k = 0; t < tokens; t += stride, k++) System.arraycopy(x, t * cols, xs, k * cols, cols);
+        return clipSampled(w, rows, cols, xs, sampled, o);
+    }
+
+    /** {@link #clip} on the inputs x (tokens, cols) of a buffer, which may live in a file: only the sampled rows are read. */
+    static float[] clip(float[] w, int rows, int cols, CalibrationMemory.Activations x, Options o) {
+        long tokens = x.rows();
+        int stride = (int) Math.max(1, tokens / o.clipTokens()), sampled = (int) ((tokens + stride - 1) / stride);
+        float[] xs = new float[sampled * cols];                          // (sampled, cols)
+        for (long t = 0; t < tokens; t += stride) x.read(t, 1, xs, (int) (t / stride) * cols);
+        return clipSampled(w, rows, cols, xs, sampled, o);
+    }
+
+    /** The clip search on the sampled tokens xs (sampled, cols). */
+    private static float[] clipSampled(float[] w, int rows, int cols, float[] x, int sampled, Options o) {
+        int gs = groupLength(cols, o), groups = (cols + gs - 1) / gs;
         // G_g = mean over sampled tokens of x_g x_gᵀ, one (n, n) block per group
         float[][] gram = new float[groups][];                            // [group](n, n)
         Parallel.forRange(groups, 1, (g0, g1) -> {
             for (int g = g0; g < g1; g++) {
                 int c0 = g * gs, n = Math.min(gs, cols - c0);
                 double[] acc = new double[n * n];
-                for (int t = 0; t < tokens; t += stride) {
+                for (int t = 0; t < sampled; t++) {
                     int xo = t * cols + c0;
                     for (int i = 0; i < n; i++) {
                         double xi = x[xo + i];
@@ -300,6 +331,21 @@ public final class Awq {
         for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
             int n = Math.min(CHUNK, tokens - t0);
             float[] xs = java.util.Arrays.copyOfRange(x, t0 * cols, (t0 + n) * cols);
+            MatMul.matmul(dw, xs, y, n);
+            for (int i = 0; i < n * rows; i++) sum += (double) y[i] * y[i];
+        }
+        return sum;
+    }
+
+    /** {@link #squaredOutput} over every row of a buffer x (tokens, cols), in the same chunks. */
+    static double squaredOutput(CalibrationMemory.Activations x, float[] deltaW, int rows) {
+        int cols = x.cols();
+        Tensor dw = Tensor.ofFloats("ΔW", deltaW, rows, cols);
+        float[] y = new float[CHUNK * rows];                             // (chunk, rows)
+        double sum = 0;
+        for (long t0 = 0; t0 < x.rows(); t0 += CHUNK) {
+            int n = (int) Math.min(CHUNK, x.rows() - t0);
+            float[] xs = x.read(t0, n);                                  // (n, cols)
             MatMul.matmul(dw, xs, y, n);
             for (int i = 0; i < n * rows; i++) sum += (double) y[i] * y[i];
         }
@@ -373,35 +419,53 @@ public final class Awq {
         SequentialCalibration.Progress p = progress;
 
         Llama floatModel = new Llama(model);
-        float[][] hidden0 = new float[n][];                              // [sample](len, dim) the block's inputs
-        for (int i = 0; i < n; i++) hidden0[i] = floatModel.embed(samples[i]);
+        CalibrationMemory memory = CalibrationMemory.current();
         int batch = SequentialCalibration.batchFor(c, len);
         Map<String, Tensor> replaced = new LinkedHashMap<>();
-        for (int l = 0; l < c.nLayers(); l++) {
-            long started = System.nanoTime();
-            String blk = "blk." + l + " ";
+        try (CalibrationMemory.Activations hidden0 = memory.allocate("awq-hidden", tokens, dim)) { // (tokens, dim) the block's inputs
+            for (int i = 0; i < n; i++) hidden0.write((long) i * len, len, floatModel.embed(samples[i]), 0);
+            for (int l = 0; l < c.nLayers(); l++) {
+                block(model, floatModel, l, hidden0, n, len, batch, o, log, replaced, memory, p, done, total);
+                SequentialCalibration.releaseMapped(model, l);          // block l's mapped input weights are not read again
+            }
+        }
+        return model.withTensors(replaced);
+    }
+
+    /** AWQ on block l: its layer inputs cached (in memory or in files, as {@code memory} decides), searched, folded, quantized. */
+    private static void block(Model model, Llama floatModel, int l, CalibrationMemory.Activations hidden0, int n, int len, int batch, Options o,
+                              Consumer<String> log, Map<String, Tensor> replaced, CalibrationMemory memory,
+                              SequentialCalibration.Progress p, long[] done, long total) {
+        LlamaConfig c = model.config();
+        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), tokens = n * len;
+        boolean vToO = kvDim == dim && qDim == dim;
+        long started = System.nanoTime();
+        String blk = "blk." + l + " ";
+        try (CalibrationMemory.Activations xAttn = memory.allocate("awq-x-attn", tokens, dim);     // (tokens, dim)    input of q, k, v
+             CalibrationMemory.Activations xO = memory.allocate("awq-x-o", tokens, qDim);          // (tokens, qDim)   input of o
+             CalibrationMemory.Activations xFfn = memory.allocate("awq-x-ffn", tokens, dim);       // (tokens, dim)    input of gate, up
+             CalibrationMemory.Activations xDown = memory.allocate("awq-x-down", tokens, hidden);  // (tokens, hidden) input of down
+             CalibrationMemory.Activations blockInput = memory.allocate("awq-block-input", tokens, dim)) { // (tokens, dim)
             // 1. the float block's linear inputs over all samples; its outputs are the next block's inputs
-            float[] xAttn = new float[tokens * dim];                     // (tokens, dim)   input of q, k, v
-            float[] xO = new float[tokens * qDim];                       // (tokens, qDim)  input of o
-            float[] xFfn = new float[tokens * dim];                      // (tokens, dim)   input of gate, up
-            float[] xDown = new float[tokens * hidden];                  // (tokens, hidden) input of down
-            Map<String, float[]> sink = Map.of(Model.attnQ(l), xAttn, Model.attnOutput(l), xO, Model.ffnGate(l), xFfn, Model.ffnDown(l), xDown);
-            float[][] blockInput = new float[n][];                       // [sample](len, dim)
+            Map<String, CalibrationMemory.Activations> sink = Map.of(Model.attnQ(l), xAttn, Model.attnOutput(l), xO, Model.ffnGate(l), xFfn, Model.ffnDown(l), xDown);
             Llama.State state = floatModel.newState(len, batch);
+            float[] h = new float[len * dim];                            // (len, dim) one sample's hidden state
             for (int i = 0; i < n; i++) {
-                int base = i * len;
+                long base = (long) i * len;
                 int[] filled = new int[1];
-                java.util.Map<String, Integer> at = new java.util.HashMap<>();
+                Map<String, Integer> at = new java.util.HashMap<>();
                 floatModel.setObserver((weight, x, b, cols) -> {
-                    float[] dst = sink.get(weight);
+                    CalibrationMemory.Activations dst = sink.get(weight);
                     if (dst == null) return;
                     int pos = at.merge(weight, b, Integer::sum) - b;
-                    System.arraycopy(x, 0, dst, (base + pos) * cols, b * cols);
+                    dst.write(base + pos, b, x, 0);
                     filled[0] += b;
                 });
-                blockInput[i] = hidden0[i].clone();
-                floatModel.block(state, l, hidden0[i], len);
+                hidden0.read(base, len, h, 0);
+                blockInput.write(base, len, h, 0);
+                floatModel.block(state, l, h, len);
                 floatModel.setObserver(null);
+                hidden0.write(base, len, h, 0);
                 if (filled[0] != 4 * len) throw new Q4jException("AWQ: block " + l + " showed " + filled[0] + " of " + 4 * len + " layer inputs");
                 p.update(++done[0], total, blk + "inputs");
             }
@@ -417,7 +481,7 @@ public final class Awq {
 
             // 3. the scale searches, each on the float weights
             final int layer = l;
-            Search attn = search(meanAbs(xAttn, tokens, dim), pick(w, Q, K, V), dim, cand -> {
+            Search attn = search(meanAbs(xAttn), pick(w, Q, K, V), dim, cand -> {
                 Map<String, Tensor> t = new LinkedHashMap<>();
                 t.put(Model.attnQ(layer), Tensor.ofFloats(Model.attnQ(layer), cand.get(Q), qDim, dim));
                 t.put(Model.attnK(layer), Tensor.ofFloats(Model.attnK(layer), cand.get(K), kvDim, dim));
@@ -427,8 +491,8 @@ public final class Awq {
                 float[] wo = w.get(O);
                 double sum = 0;
                 for (int i = 0; i < n; i++) {
-                    float[] a = attentionOutput(candidate, st, layer, blockInput[i], len);           // (len, qDim)
-                    float[] ref = java.util.Arrays.copyOfRange(xO, i * len * qDim, (i + 1) * len * qDim);
+                    float[] a = attentionOutput(candidate, st, layer, blockInput.read((long) i * len, len), len); // (len, qDim)
+                    float[] ref = xO.read((long) i * len, len);
                     // ‖(a − ref) · Woᵀ‖²: the attention module's output error (o in float)
                     sum += squaredOutput(minus(a, ref), len, qDim, wo, dim);
                 }
@@ -438,51 +502,52 @@ public final class Awq {
 
             Search out = null;
             if (vToO) {
-                out = search(meanAbs(xO, tokens, qDim), pick(w, O), qDim,
-                        cand -> squaredOutput(xO, tokens, qDim, minus(cand.get(O), w.get(O)), dim) / ((double) tokens * dim), o, step);
+                out = search(meanAbs(xO), pick(w, O), qDim,
+                        cand -> squaredOutput(xO, minus(cand.get(O), w.get(O)), dim) / ((double) tokens * dim), o, step);
                 log(log, l, "attn_output", out);
             }
 
-            Search ffn = search(meanAbs(xFfn, tokens, dim), pick(w, GATE, UP), dim, cand -> {
+            Search ffn = search(meanAbs(xFfn), pick(w, GATE, UP), dim, cand -> {
                 // the feed-forward module: down(silu(x·Gateᵀ) ⊙ (x·Upᵀ)), down in float; xDown is the float module's hidden
                 Tensor gate = Tensor.ofFloats("gate", cand.get(GATE), hidden, dim), up = Tensor.ofFloats("up", cand.get(UP), hidden, dim);
                 float[] g = new float[CHUNK * hidden], u = new float[CHUNK * hidden];                 // (chunk, hidden)
                 double sum = 0;
                 for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
                     int m = Math.min(CHUNK, tokens - t0);
-                    float[] xs = java.util.Arrays.copyOfRange(xFfn, t0 * dim, (t0 + m) * dim);
+                    float[] xs = xFfn.read(t0, m);                                                     // (m, dim)
+                    float[] ref = xDown.read(t0, m);                                                   // (m, hidden)
                     MatMul.matmul(gate, xs, g, m);
                     MatMul.matmul(up, xs, u, m);
                     float[] d = new float[m * hidden];
-                    for (int i = 0; i < m * hidden; i++) d[i] = g[i] / (1f + (float) Math.exp(-g[i])) * u[i] - xDown[t0 * hidden + i];
+                    for (int i = 0; i < m * hidden; i++) d[i] = g[i] / (1f + (float) Math.exp(-g[i])) * u[i] - ref[i];
                     sum += squaredOutput(d, m, hidden, w.get(DOWN), dim);
                 }
                 return sum / ((double) tokens * dim);
             }, o, step);
             log(log, l, "ffn_gate,ffn_up", ffn);
 
-            Search down = search(meanAbs(xDown, tokens, hidden), pick(w, DOWN), hidden,
-                    cand -> squaredOutput(xDown, tokens, hidden, minus(cand.get(DOWN), w.get(DOWN)), dim) / ((double) tokens * dim), o, step);
+            Search down = search(meanAbs(xDown), pick(w, DOWN), hidden,
+                    cand -> squaredOutput(xDown, minus(cand.get(DOWN), w.get(DOWN)), dim) / ((double) tokens * dim), o, step);
             log(log, l, "ffn_down", down);
 
             // 4. fold: prev op ÷ s, layers' columns × s, kept inputs ÷ s
             for (int i = 0; i < dim; i++) attnNorm[i] /= attn.scales()[i];
             for (String s : List.of(Q, K, V)) scaleColumns(w.get(s), dim, attn.scales());
-            divideColumns(xAttn, dim, attn.scales());
+            divideColumns(xAttn, attn.scales());
             if (out != null) {
                 scaleRows(w.get(V), dim, out.scales(), vBias);
                 scaleColumns(w.get(O), qDim, out.scales());
-                divideColumns(xO, qDim, out.scales());
+                divideColumns(xO, out.scales());
             }
             for (int i = 0; i < dim; i++) ffnNorm[i] /= ffn.scales()[i];
             for (String s : List.of(GATE, UP)) scaleColumns(w.get(s), dim, ffn.scales());
-            divideColumns(xFfn, dim, ffn.scales());
+            divideColumns(xFfn, ffn.scales());
             scaleRows(w.get(UP), dim, down.scales(), null);
             scaleColumns(w.get(DOWN), hidden, down.scales());
-            divideColumns(xDown, hidden, down.scales());
+            divideColumns(xDown, down.scales());
 
-            // 5. clip (not q and k: their outputs meet in q·kᵀ), then quantize
-            Map<String, float[]> inputOf = Map.of(V, xAttn, O, xO, GATE, xFfn, UP, xFfn, DOWN, xDown);
+            // 5. clip (not q and k: their outputs meet in q·kᵀ), then quantize; each finished tensor leaves the heap
+            Map<String, CalibrationMemory.Activations> inputOf = Map.of(V, xAttn, O, xO, GATE, xFfn, UP, xFfn, DOWN, xDown);
             for (String s : List.of(Q, K, V, O, GATE, UP, DOWN)) {
                 String name = Model.blk(l, s + ".weight");
                 Tensor t = model.tensor(name);
@@ -490,20 +555,20 @@ public final class Awq {
                 float[] ws = w.get(s);
                 if (o.quantize()) {
                     if (o.clip() && inputOf.containsKey(s)) {
-                        ws = clip(ws, rows, cols, inputOf.get(s), tokens, o);
+                        ws = clip(ws, rows, cols, inputOf.get(s), o);
                         p.update(++done[0], total, blk + s + " clip");
                     }
-                    replaced.put(name, toTensor(name, ws, rows, cols, o));
+                    replaced.put(name, memory.keep(toTensor(name, ws, rows, cols, o)));
                 } else {
-                    replaced.put(name, Tensor.ofFloats(name, ws, rows, cols));
+                    replaced.put(name, memory.keep(Tensor.ofFloats(name, ws, rows, cols)));
                 }
+                w.put(s, null);                                          // the float copy is not needed any more
             }
             replaced.put(Model.attnNorm(l), Tensor.ofFloats(Model.attnNorm(l), attnNorm, dim));
             replaced.put(Model.ffnNorm(l), Tensor.ofFloats(Model.ffnNorm(l), ffnNorm, dim));
             if (vBias != null && out != null) replaced.put(vBiasName, Tensor.ofFloats(vBiasName, vBias, kvDim));
-            if (log != null) log.accept(String.format("blk.%d: %s, %.2f s", l, o.describe(), (System.nanoTime() - started) / 1e9));
         }
-        return model.withTensors(replaced);
+        if (log != null) log.accept(String.format("blk.%d: %s, %.2f s", l, o.describe(), (System.nanoTime() - started) / 1e9));
     }
 
     private static Map<String, float[]> pick(Map<String, float[]> w, String... names) {
@@ -524,6 +589,16 @@ public final class Awq {
     /** x[:, c] ÷= s[c] for x (tokens, cols). */
     static void divideColumns(float[] x, int cols, float[] s) {
         for (int i = 0; i < x.length; i++) x[i] /= s[i % cols];
+    }
+
+    /** x[:, c] ÷= s[c] for a buffer x (tokens, cols). */
+    static void divideColumns(CalibrationMemory.Activations x, float[] s) {
+        for (long t0 = 0; t0 < x.rows(); t0 += CHUNK) {
+            int n = (int) Math.min(CHUNK, x.rows() - t0);
+            float[] xs = x.read(t0, n);
+            divideColumns(xs, x.cols(), s);
+            x.write(t0, n, xs, 0);
+        }
     }
 
     /** W[r, :] ÷= s[r] for W (rows, cols), and the bias (rows) with it. */

@@ -23,8 +23,9 @@ import java.util.Map;
  *       hidden[n] = block l (quantized) over hidden[n]        the next block's inputs
  * </pre>
  * Only the hidden states (N, L, dim), one sample's layer input (L, cols) and the job's statistics are in memory;
- * weights stay where the model keeps them (mmapped; a finished block's mapped pages are released), quantized ones on
- * the heap.
+ * weights stay where the model keeps them (mmapped; a finished block's mapped pages are released). With a
+ * {@link CalibrationMemory} bound, the hidden states go to a mapped file beyond its budget and each set's quantized
+ * tensors leave the heap as soon as the set is done; unbound, both stay on the heap.
  */
 public final class SequentialCalibration {
     private SequentialCalibration() {}
@@ -126,54 +127,62 @@ public final class SequentialCalibration {
         long perBlock = (long) (sets.size() + 1) * n + sets.stream().mapToInt(List::size).sum() * (long) n;
         long total = perBlock * c.nLayers(), done = 0;
 
+        CalibrationMemory memory = CalibrationMemory.current();
         Model current = model;
         Map<String, Tensor> quantized = new LinkedHashMap<>();
-        float[][] hidden = new float[n][];                              // [sample](len, dim)
-        for (int i = 0; i < n; i++) hidden[i] = stack.embed(samples[i]);
-        float[] scratch = new float[longest * dim];                     // (len, dim)
-        for (int l = 0; l < c.nLayers(); l++) {
-            for (List<String> set : sets) {
-                final int layer = l;
-                List<String> names = set.stream().map(s -> Model.blk(layer, s + ".weight")).toList();
-                String first = names.getFirst();
-                int cols = (int) current.tensor(first).cols();
-                Job job = method.start(l, names, cols);
-                float[] input = new float[longest * cols];              // (len, cols) one sample's input to the set
-                int[] filled = {0}, wanted = {0};
+        long[] start = new long[n + 1];                                 // sample i is rows [start[i], start[i + 1]) of hidden
+        for (int i = 0; i < n; i++) start[i + 1] = start[i] + samples[i].length;
+        try (CalibrationMemory.Activations hidden = memory.allocate("hidden", start[n], dim)) { // (Σ len, dim)
+            for (int i = 0; i < n; i++) hidden.write(start[i], samples[i].length, stack.embed(samples[i]), 0);
+            float[] scratch = new float[longest * dim];                 // (len, dim)
+            for (int l = 0; l < c.nLayers(); l++) {
+                for (List<String> set : sets) {
+                    final int layer = l;
+                    List<String> names = set.stream().map(s -> Model.blk(layer, s + ".weight")).toList();
+                    String first = names.getFirst();
+                    int cols = (int) current.tensor(first).cols();
+                    Job job = method.start(l, names, cols);
+                    float[] input = new float[longest * cols];          // (len, cols) one sample's input to the set
+                    int[] filled = {0}, wanted = {0};
+                    stack = stack(current, longest);
+                    stack.observe((weight, x, batch, xCols) -> {
+                        if (!weight.equals(first)) return;
+                        System.arraycopy(x, 0, input, filled[0] * cols, batch * cols);
+                        filled[0] += batch;
+                        if (filled[0] == wanted[0]) throw SEEN;        // the rest of the block is not needed
+                    });
+                    for (int i = 0; i < n; i++) {
+                        int len = samples[i].length;
+                        hidden.read(start[i], len, scratch, 0);
+                        filled[0] = 0;
+                        wanted[0] = len;
+                        try {
+                            stack.block(l, scratch, len);
+                        } catch (Seen stop) {
+                            // like the reference's Catcher: stop the block once the set's input is known
+                        }
+                        if (filled[0] != len) throw new Q4jException("calibration: " + first + " saw " + filled[0] + " of " + len + " tokens");
+                        job.observe(input, len);
+                        progress.update(++done, total, "blk." + l + " " + String.join(",", set) + " inputs");
+                    }
+                    stack.observe(null);
+                    Map<String, Tensor> out = job.finish(current);
+                    for (var e : out.entrySet()) quantized.put(e.getKey(), memory.keep(e.getValue())); // off the heap as it finishes
+                    current = model.withTensors(quantized);
+                    done += (long) set.size() * n;
+                    progress.update(done, total, "blk." + l + " " + String.join(",", set) + " quantized");
+                }
                 stack = stack(current, longest);
-                stack.observe((weight, x, batch, xCols) -> {
-                    if (!weight.equals(first)) return;
-                    System.arraycopy(x, 0, input, filled[0] * cols, batch * cols);
-                    filled[0] += batch;
-                    if (filled[0] == wanted[0]) throw SEEN;            // the rest of the block is not needed
-                });
                 for (int i = 0; i < n; i++) {
                     int len = samples[i].length;
-                    System.arraycopy(hidden[i], 0, scratch, 0, len * dim);
-                    filled[0] = 0;
-                    wanted[0] = len;
-                    try {
-                        stack.block(l, scratch, len);
-                    } catch (Seen stop) {
-                        // like the reference's Catcher: stop the block once the set's input is known
-                    }
-                    if (filled[0] != len) throw new Q4jException("calibration: " + first + " saw " + filled[0] + " of " + len + " tokens");
-                    job.observe(input, len);
-                    progress.update(++done, total, "blk." + l + " " + String.join(",", set) + " inputs");
+                    hidden.read(start[i], len, scratch, 0);
+                    stack.block(l, scratch, len);
+                    hidden.write(start[i], len, scratch, 0);
+                    progress.update(++done, total, "blk." + l + " outputs");
                 }
-                stack.observe(null);
-                Map<String, Tensor> out = job.finish(current);
-                quantized.putAll(out);
-                current = model.withTensors(quantized);
-                done += (long) set.size() * n;
-                progress.update(done, total, "blk." + l + " " + String.join(",", set) + " quantized");
+                releaseMapped(model, l);
+                releaseMapped(current, l);                              // the spilled quantized tensors of block l, once read
             }
-            stack = stack(current, longest);
-            for (int i = 0; i < n; i++) {
-                stack.block(l, hidden[i], samples[i].length);
-                progress.update(++done, total, "blk." + l + " outputs");
-            }
-            releaseMapped(model, l);
         }
         return current;
     }
@@ -183,7 +192,7 @@ public final class SequentialCalibration {
      * (madvise DONTNEED through {@link java.lang.foreign.MemorySegment#unload}; they stay in the page cache, and a later
      * read maps them in again). Without this, every block of a model streamed from disk stays resident to the end.
      */
-    static void releaseMapped(Model model, int layer) {
+    public static void releaseMapped(Model model, int layer) {
         String prefix = Model.blk(layer, "");
         for (Tensor t : model.tensors().values()) {
             if (t.name().startsWith(prefix) && t.data().isMapped()) t.data().unload();
