@@ -15,8 +15,8 @@ Usage (run with Debian's python3-torch: /usr/bin/python3):
                                               # fasterquant time on one layer (and add_batch time)
   tools/gptq_reference.py pack-fixture DIR    # Hugging Face GPTQ (v1) packing of random codes, for quant4j's GptqLayout
 
-pack-fixture follows GPTQModel's qlinear_cuda_old.QuantLinear.pack (the integer packing loops, 2/4/8 bits) and
-convert_gptq_v2_to_v1_format (qzeros minus 0x55555555 / 0x11111111 / 0x01010101): for each case BITS_GS in
+pack-fixture follows GPTQModel's qlinear_cuda_old.QuantLinear.pack (the integer packing loops, 2/3/4/8 bits) and
+convert_gptq_v2_to_v1_format (qzeros minus 0x55555555 / 0x11111111 / 0x01010101; 3 bits: minus 1 per field): for each case BITS_GS in
 DIR/pack.tsv it writes NAME.in (int32 out, in, groups; uint8 codes (out, in); uint8 zeros (groups, out); float16
 scales (groups, out)) and NAME.qweight / NAME.qzeros (int32, row-major as the safetensors tensors).
 
@@ -322,12 +322,64 @@ def gptqmodel_pack(intweight, zeros, bits):
     return qweight.astype(np.int32), qzeros.numpy()
 
 
+def gptqmodel_pack3(intweight, zeros):
+    """3 bits, as AutoGPTQ's / GPTQModel's pack_original: 32 values in 3 words (10, a value split 2 + 1 bits, 10, a
+    value split 1 + 2 bits, 10), the same loops along out for qzeros; v1 zeros hold (zero - 1) mod 8 per field
+    (GPTQModel's _revert_gptq_v1_qzeros_correction: a packed-word constant would carry across the split fields)."""
+    def pack_along(v, words):                     # v (n, m) uint32 → (n // 32 * 3, m), packing along axis 0
+        out = np.zeros((words, v.shape[1]), dtype=np.uint32)
+        i = 0
+        row = 0
+        while row < words:
+            for j in range(i, i + 10):
+                out[row] |= v[j] << (3 * (j - i))
+            i += 10
+            out[row] |= v[i] << 30
+            row += 1
+            out[row] |= (v[i] >> 2) & 1
+            i += 1
+            for j in range(i, i + 10):
+                out[row] |= v[j] << (3 * (j - i) + 1)
+            i += 10
+            out[row] |= v[i] << 31
+            row += 1
+            out[row] |= (v[i] >> 1) & 0x3
+            i += 1
+            for j in range(i, i + 10):
+                out[row] |= v[j] << (3 * (j - i) + 2)
+            i += 10
+            row += 1
+        return out
+    qweight = pack_along(intweight, intweight.shape[0] // 32 * 3)
+    stored = (zeros.astype(np.int64) - 1) & 7
+    qzeros = pack_along(stored.T.astype(np.uint32), zeros.shape[1] // 32 * 3).T.copy()
+    return qweight.astype(np.int32), qzeros.astype(np.int32)
+
+
+def unpack3(words):
+    """(k·3, m) int32 words → (k·32, m) 3-bit values, word by word as GPTQModel's unpack of 3-bit columns."""
+    w = words.astype(np.int64) & 0xffffffff
+    out = np.zeros((w.shape[0] // 3 * 32, w.shape[1]), dtype=np.int64)
+    for b in range(w.shape[0] // 3):
+        w0, w1, w2 = w[3 * b], w[3 * b + 1], w[3 * b + 2]
+        o = out[32 * b:32 * b + 32]
+        for i in range(10):
+            o[i] = (w0 >> (3 * i)) & 7
+        o[10] = ((w0 >> 30) & 3) | ((w1 << 2) & 4)
+        for i in range(10):
+            o[11 + i] = (w1 >> (3 * i + 1)) & 7
+        o[21] = ((w1 >> 31) & 1) | ((w2 << 1) & 6)
+        for i in range(10):
+            o[22 + i] = (w2 >> (3 * i + 2)) & 7
+    return out
+
+
 def pack_fixture(args):
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.dir, exist_ok=True)
     with open(os.path.join(args.dir, 'pack.tsv'), 'w') as tsv:
         tsv.write('name\tbits\tgroupsize\tsym\n')
-        for bits, gs, sym in ((4, 32, 0), (4, 64, 1), (2, 32, 0), (8, 128, 0), (4, -1, 0)):
+        for bits, gs, sym in ((4, 32, 0), (4, 64, 1), (2, 32, 0), (8, 128, 0), (4, -1, 0), (3, 32, 0), (3, 64, 1)):
             out, inf = 64, 128
             groups = 1 if gs < 0 else inf // gs
             codes = rng.integers(0, 2 ** bits, size=(out, inf), dtype=np.uint32)
@@ -336,7 +388,13 @@ def pack_fixture(args):
             if not sym:
                 zeros[0, :4] = 0                              # zero points of 0 borrow across fields in v1
             scales = (rng.random((groups, out)) * 0.05 + 0.001).astype(np.float16)
-            qweight, qzeros = gptqmodel_pack(codes.T.copy(), zeros, bits)
+            if bits == 3:
+                qweight, qzeros = gptqmodel_pack3(codes.T.copy(), zeros)
+                # the loader's view: unpacked codes, and zeros with v1's +1 per field, are what was packed
+                assert (unpack3(qweight) == codes.T).all()
+                assert (((unpack3(qzeros.T.copy()).T + 1) & 7) == zeros).all()
+            else:
+                qweight, qzeros = gptqmodel_pack(codes.T.copy(), zeros, bits)
             name = 'w%d_g%d%s' % (bits, gs, '_sym' if sym else '')
             with open(os.path.join(args.dir, name + '.in'), 'wb') as f:
                 f.write(struct.pack('<iii', out, inf, groups))

@@ -74,7 +74,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
     @Option(names = "--max-memory", description = "GPTQ, AWQ: memory for calibration activations (hidden states, AWQ's cached layer inputs), e.g. 20G; buffers beyond it live in memory-mapped temporary files beside OUT (default: no limit)") String maxMemory;
-    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/4/8 bits) or awq (AutoAWQ GEMM: qweight, qzeros, scales; 4 bits) (default ${DEFAULT-VALUE})") String layout;
+    @Option(names = "--layout", defaultValue = "quant4j", description = "safetensors layout of quantized weights: quant4j (integer groups) or gptq (Hugging Face GPTQ: qweight, qzeros, scales, g_idx; 2/3/4/8 bits) or awq (AutoAWQ GEMM: qweight, qzeros, scales; 4 bits) (default ${DEFAULT-VALUE})") String layout;
 
     // ---- llama-quantize: GGUF block types and file-type mixes ----
     @Option(names = "--type", paramLabel = "T", description = "llama.cpp file type (Q4_K_M, Q8_0, Q2_K, IQ4_XS, F16, ...): write GGUF as llama-quantize does") String fileType;
@@ -245,6 +245,7 @@ final class QuantizeCommand implements Callable<Integer> {
         try {
             java.nio.file.Files.createDirectories(outDir);
             spill = java.nio.file.Files.createTempDirectory(outDir, "." + output.getFileName() + ".spill-");
+            spill.toFile().deleteOnExit();                              // after its files (also when interrupted)
         } catch (java.io.IOException e) {
             throw new Q4jException(outDir + ": cannot create a temporary directory for calibration buffers: " + e.getMessage(), e);
         }

@@ -42,7 +42,7 @@ class GptqLayoutTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"w4_g32", "w4_g64_sym", "w2_g32", "w8_g128", "w4_g-1"})
+    @ValueSource(strings = {"w4_g32", "w4_g64_sym", "w2_g32", "w8_g128", "w4_g-1", "w3_g32", "w3_g64_sym"})
     void packsLikeGptqModelAndReadsBack(String name) throws IOException {
         String[] row = new String(resource("pack.tsv")).lines().filter(l -> l.startsWith(name + "\t")).findFirst().orElseThrow().split("\t");
         int bits = Integer.parseInt(row[1]), gs = Integer.parseInt(row[2]);
@@ -82,9 +82,9 @@ class GptqLayoutTest {
     }
 
     @Test
-    void refusesThreeBitsRaggedShapesAndPermutedGroups() {
-        Tensor t3 = new Tensor("w3", new IntQuantType(3, 32, false), new long[]{32, 64}, MemorySegment.ofArray(new byte[(int) (32 * new IntQuantType(3, 32, false).rowBytes(64))]));
-        assertThrows(Q4jException.class, () -> GptqLayout.encode("p", t3));
+    void refusesOtherBitWidthsRaggedShapesAndPermutedGroups() {
+        Tensor t5 = new Tensor("w5", new IntQuantType(5, 32, false), new long[]{32, 64}, MemorySegment.ofArray(new byte[(int) (32 * new IntQuantType(5, 32, false).rowBytes(64))]));
+        assertThrows(Q4jException.class, () -> GptqLayout.encode("p", t5));
         Tensor ragged = new Tensor("w", new IntQuantType(4, 32, false), new long[]{64, 172}, MemorySegment.ofArray(new byte[(int) (64 * new IntQuantType(4, 32, false).rowBytes(172))]));
         Q4jException e = assertThrows(Q4jException.class, () -> GptqLayout.encode("p", ragged));
         assertTrue(e.getMessage().contains("multiples of 32"), e.getMessage());
@@ -129,17 +129,30 @@ class GptqLayoutTest {
         return new Model(c, t, Map.of(), "random", List.of());
     }
 
+    /** The 3-bit stream: value k of a column at bits [3k, 3k + 3), values 10 and 21 of every 32 straddling two words. */
     @Test
-    void gptqCheckpointReloadsWithIdenticalLogits(@TempDir Path dir) throws Exception {
-        // a small random Llama whose dimensions divide into 32s, GPTQ W4 g32 asymmetric, written in the HF GPTQ layout
+    void threeBitValuesStraddleWordsAsAStream() {
+        int[] words = new int[3];
+        for (int k = 0; k < 32; k++) GptqLayout.put(words, 0, 1, 3L * k, 3, k % 8);
+        for (int k = 0; k < 32; k++) assertEquals(k % 8, GptqLayout.get(i -> words[i], 3L * k, 3), "value " + k);
+        assertEquals(10 % 8 & 3, words[0] >>> 30, "value 10: its low two bits end word 0");
+        assertEquals(10 % 8 >> 2, words[1] & 1, "and its high bit starts word 1");
+        assertEquals(21 % 8 & 1, words[1] >>> 31, "value 21: its low bit ends word 1");
+        assertEquals(21 % 8 >> 1, words[2] & 3, "and its two high bits start word 2");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {4, 3})
+    void gptqCheckpointReloadsWithIdenticalLogits(int bits, @TempDir Path dir) throws Exception {
+        // a small random Llama whose dimensions divide into 32s, GPTQ W4 / W3 g32 asymmetric, written in the HF GPTQ layout
         try (Model base = randomModel()) {
             int[][] samples = {{1, 5, 9, 13, 2, 7, 40, 41, 42, 3, 3, 8}, {1, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70}};
-            Model q = Gptq.apply(base, samples, Gptq.Options.of(4, false, 32), null, null);
+            Model q = Gptq.apply(base, samples, Gptq.Options.of(bits, false, 32), null, null);
             List<Path> files = HfCheckpoint.save(q, dir, 0, HfCheckpoint.Layout.GPTQ);
             String config = Files.readString(dir.resolve("config.json"));
             var qc = new com.fasterxml.jackson.databind.ObjectMapper().readTree(config).get("quantization_config");
             assertEquals("gptq", qc.get("quant_method").asText(), config);
-            assertEquals(4, qc.get("bits").asInt());
+            assertEquals(bits, qc.get("bits").asInt());
             assertEquals(32, qc.get("group_size").asInt());
             assertFalse(qc.get("sym").asBoolean());
             assertEquals("gptq", qc.get("checkpoint_format").asText());
