@@ -368,6 +368,56 @@ public final class HfCheckpoint {
     public enum Layout { QUANT4J, GPTQ, AWQ }
 
     public static List<Path> save(Model model, Path dir, long maxShardBytes, Layout layout) {
+        // the HF layouts re-encode every quantized weight: each encoding goes to a temporary file as it is made, so the
+        // heap holds one weight's encoding, not the whole checkpoint's
+        try (EncodedSpill spill = layout == Layout.QUANT4J ? null : new EncodedSpill(dir)) {
+            return save(model, dir, maxShardBytes, layout, spill);
+        }
+    }
+
+    /** An append-only temporary file in the output directory whose regions are mapped back read-only; deleted on close. */
+    private static final class EncodedSpill implements AutoCloseable {
+        private final Path file;
+        private final FileChannel channel;
+        private final Arena arena = Arena.ofShared();
+        private long end;
+
+        EncodedSpill(Path dir) {
+            try {
+                Files.createDirectories(dir);
+                file = Files.createTempFile(dir, ".quant4j-encoded-", ".tmp");
+                file.toFile().deleteOnExit();
+                channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            } catch (IOException e) {
+                throw new Q4jException(dir + ": cannot create a temporary file for the encoded weights: " + e.getMessage(), e);
+            }
+        }
+
+        List<SafetensorsWriter.Entry> keep(List<SafetensorsWriter.Entry> entries) {
+            List<SafetensorsWriter.Entry> out = new ArrayList<>();
+            try {
+                for (SafetensorsWriter.Entry e : entries) {
+                    long at = end, n = e.byteSize();
+                    var buf = e.data().asByteBuffer();
+                    while (buf.hasRemaining()) at += channel.write(buf, at);
+                    MemorySegment mapped = n == 0 ? e.data() : channel.map(FileChannel.MapMode.READ_ONLY, end, n, arena);
+                    end += n;
+                    out.add(new SafetensorsWriter.Entry(e.name(), e.dtype(), e.shape(), mapped));
+                }
+            } catch (IOException ex) {
+                throw new Q4jException(file + ": cannot write encoded weights: " + ex.getMessage(), ex);
+            }
+            return out;
+        }
+
+        @Override public void close() {
+            try { channel.close(); } catch (IOException ignored) { }
+            arena.close();
+            try { Files.deleteIfExists(file); } catch (IOException ignored) { }
+        }
+    }
+
+    private static List<Path> save(Model model, Path dir, long maxShardBytes, Layout layout, EncodedSpill spill) {
         LlamaConfig config = model.config();
         String requestedArch = null;
         ObjectNode base = null;
@@ -416,7 +466,7 @@ public final class HfCheckpoint {
                 }
                 storage.put(hfName, q.name());
                 String prefix = hfName.substring(0, hfName.length() - ".weight".length());
-                entries.addAll(layout == Layout.GPTQ ? GptqLayout.encode(prefix, t) : AwqLayout.encode(prefix, t));
+                entries.addAll(spill.keep(layout == Layout.GPTQ ? GptqLayout.encode(prefix, t) : AwqLayout.encode(prefix, t)));
             } else if (t.type() instanceof IntQuantType q) {
                 // quant4j's integer groups, stored as their raw bytes: one U8 row per weight row
                 storage.put(hfName, q.name());

@@ -157,6 +157,9 @@ class GptqLayoutTest {
             assertFalse(qc.get("sym").asBoolean());
             assertEquals("gptq", qc.get("checkpoint_format").asText());
             assertFalse(files.isEmpty());
+            try (var listing = Files.list(dir)) {
+                assertTrue(listing.noneMatch(f -> f.getFileName().toString().startsWith(".")), "the encoded weights' temporary file is gone");
+            }
             try (Model back = ModelLoader.load(dir)) {
                 for (Tensor t : q.tensors().values()) {
                     if (!(t.type() instanceof IntQuantType)) continue;
