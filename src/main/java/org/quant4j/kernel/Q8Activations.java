@@ -26,6 +26,8 @@ public final class Q8Activations {
     public final float[] d;
     /** (batch, n / 32) Σ q over each 32. */
     public final int[] sum32;
+    /** (batch, n / 32) the sums as floats with their block's scale: d·Σ q over each 32. */
+    public final float[] dsum;
 
     private Q8Activations(Kind kind, int batch, int n) {
         this.kind = kind;
@@ -34,6 +36,7 @@ public final class Q8Activations {
         this.q = new short[batch * n];
         this.d = new float[batch * (n / kind.block)];
         this.sum32 = new int[batch * (n / 32)];
+        this.dsum = new float[batch * (n / 32)];
     }
 
     /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
@@ -59,6 +62,7 @@ public final class Q8Activations {
                 int s = 0, o = b * n + 32 * g;
                 for (int i = 0; i < 32; i++) s += a.q[o + i];
                 a.sum32[b * (n / 32) + g] = s;
+                a.dsum[b * (n / 32) + g] = s * a.d[b * blocks + 32 * g / kind.block];
             }
         }
         return a;

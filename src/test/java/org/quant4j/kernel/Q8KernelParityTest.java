@@ -111,6 +111,14 @@ class Q8KernelParityTest {
         }
         for (int i = 0; i < 512; i++) assertEquals(codes[i], qk.q[i], "code " + i);
         assertArrayEquals(scales, qk.d);
+        // d·Σq per 32, the offsets and minimums the kernels subtract: each 32 with its own (Q8_0) or its 256's (Q8_K) scale
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int i = 0; i < 32; i++) s += qk.q[32 * g + i];
+            assertEquals(s, qk.sum32[g]);
+            assertEquals(s * qk.d[g / 8], qk.dsum[g], 0f);
+            assertEquals(q0.sum32[g] * q0.d[g], q0.dsum[g], 0f);
+        }
         assertThrows(IllegalArgumentException.class, () -> Q8Activations.quantize(Q8Activations.Kind.Q8_K, x, 1, 500));
     }
 }
