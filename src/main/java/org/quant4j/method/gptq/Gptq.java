@@ -34,11 +34,13 @@ import java.util.function.Consumer;
  * symmetric → ±max|x| and zero = (maxq+1)/2, asymmetric zero = round(−xmin/scale), codes
  * q = clamp(round(x/scale) + zero, 0, maxq) with round half to even (torch.round), maxq = 2^bits − 1.
  *
- * <p>Precision: H is accumulated in double; the damped Hessian's Cholesky factor and its inverse are computed in double
- * and only the final upper factor is rounded to float; the per-column loop and the lazy updates run in float, like
- * the reference. Hinv's upper factor is computed as J·chol(J H J)⁻¹·J (J reverses the order), which equals the
- * reference's cholesky(cholesky_inverse(cholesky(H)), upper=True) exactly in arithmetic and needs one factorisation
- * instead of two.
+ * <p>Precision and cost: H is accumulated in double (its upper tiles only); the damped Hessian is factored once, in
+ * double, as H = T Tᵀ with T upper (the Cholesky factor of J H J, J reversing the order), and T is rounded to float.
+ * The reference's Hinv = cholesky(cholesky_inverse(cholesky(H)), upper=True) is exactly T⁻¹ in arithmetic, but it is
+ * never formed: the lazy batches run left-looking on T (see {@link #quantize}), so the n³/3 triangular inverse and
+ * the reference's second and third O(n³) steps are not needed; only T's 128-column diagonal blocks are inverted. The
+ * per-column loop and the batch products run in float, like the reference. (A float factorisation, as the reference
+ * does it, was tried: 99.855 % of the codes agreed on the random fixture, under the 99.9 % the test asks.)
  *
  * <p>Storage: GPTQ's unsigned code q with zero z maps onto {@link IntQuantType}'s signed codes exactly:
  * q' = q − 2^(bits−1), z' = z − 2^(bits−1) (symmetric: z' = 0), value = scale · (q' − z'). With {@code fp16Scales}
