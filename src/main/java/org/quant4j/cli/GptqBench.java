@@ -52,17 +52,22 @@ final class GptqBench {
         for (int t : threads) {
             Parallel.setThreads(t);
             double best = Double.MAX_VALUE, bestPrepare = 0, loss = 0;
+            Gptq.PrepareTimes phases = null;
             for (int r = 0; r < repetitions + 1; r++) {                  // the first run warms the JIT up
                 long t0 = System.nanoTime();
                 Gptq.Prepared p = Gptq.prepare(h, cols, o, null);
                 long t1 = System.nanoTime();
                 Gptq.Result res = Gptq.quantize(w.values(), rows, cols, p, o);
                 double s = (System.nanoTime() - t0) / 1e9;
-                if (r > 0 && s < best) { best = s; bestPrepare = (t1 - t0) / 1e9; }
+                if (r > 0 && s < best) { best = s; bestPrepare = (t1 - t0) / 1e9; phases = Gptq.lastPrepareTimes(); }
                 loss = res.loss();
             }
             System.out.printf("quant4j GPTQ %dx%d %s threads=%d: %.3f s (best of %d; prepare %.3f s, quantize %.3f s), loss %.6g%n",
                     rows, cols, o.describe(), t, best, repetitions, bestPrepare, best - bestPrepare, loss);
+            if (phases != null) {
+                System.out.printf("  prepare phases: reorder + damp %.3f s, Cholesky %.3f s, factor to float %.3f s%n",
+                        phases.reorder(), phases.cholesky(), phases.transpose());
+            }
             if (samples > 0) {
                 SplittableRandom rng = new SplittableRandom(5);
                 float[] x = new float[seqLen * cols];                    // (seqLen, cols) one sample
@@ -73,8 +78,12 @@ final class GptqBench {
                 long t0 = System.nanoTime();
                 for (int s = 0; s < samples; s++) acc.add(x, seqLen);
                 double sec = (System.nanoTime() - t0) / 1e9;
-                System.out.printf("quant4j Hessian cols=%d samples=%d seq_len=%d threads=%d: %.3f s (%.1f GFLOP/s on the upper half)%n",
-                        cols, samples, seqLen, t, sec, (double) cols * cols * seqLen * samples / sec / 1e9);
+                long t1 = System.nanoTime();
+                acc.values();                                            // the lower triangle, mirrored once
+                double mirror = (System.nanoTime() - t1) / 1e9;
+                sec += mirror;
+                System.out.printf("quant4j Hessian cols=%d samples=%d seq_len=%d threads=%d: %.3f s (%.1f GFLOP/s on the upper half; mirror %.3f s)%n",
+                        cols, samples, seqLen, t, sec, (double) cols * cols * seqLen * samples / sec / 1e9, mirror);
             }
         }
         return 0;

@@ -9,8 +9,9 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * GPTQ's blocked kernels (the Hessian's upper tiles, the panel Cholesky factorisation and triangular inverse) on odd
- * sizes, with the Vector API kernels and with the scalar references, against textbook unblocked computations.
+ * GPTQ's blocked kernels (the Hessian's upper tiles, the panel Cholesky factorisation, the factor of the inverse, the
+ * left-looking lazy batches) on odd sizes, with the Vector API kernels and with the scalar references, against textbook
+ * unblocked computations.
  */
 class GptqInverseHessianTest {
 
@@ -139,5 +140,71 @@ class GptqInverseHessianTest {
                 assertEquals(s, got[i * cols + j], 1e-5 * tokens, "H[" + i + ", " + j + "]");
             }
         }
+    }
+
+    /**
+     * fasterquant as the reference writes it, right-looking, with the whole Hinv = U (textbook, double) rounded to
+     * float: after each batch W[:, i2:] −= Err · U[i1:i2, i2:]; group grids from W[:, j:j+gs] when j % gs == 0.
+     */
+    static int[] rightLooking(float[] weight, int rows, int cols, double[] h, Gptq.Options o) {
+        double[] p = h.clone();
+        double mean = 0;
+        for (int i = 0; i < cols; i++) mean += p[i * cols + i];
+        for (int i = 0; i < cols; i++) p[i * cols + i] += o.percdamp() * mean / cols;
+        double[] ud = referenceHinv(p, cols);
+        float[] u = new float[cols * cols];
+        for (int i = 0; i < u.length; i++) u[i] = (float) ud[i];
+        float[] w = weight.clone();
+        int gs = o.groupSize(), bs = o.blockSize(), maxq = o.maxq();
+        int groups = gs == 0 ? 1 : (cols + gs - 1) / gs;
+        float[] scale = new float[rows * groups], zero = new float[rows * groups];
+        if (gs == 0) for (int r = 0; r < rows; r++) Gptq.findParams(w, r * cols, cols, o, scale, zero, r);
+        int[] codes = new int[rows * cols];
+        for (int i1 = 0; i1 < cols; i1 += bs) {
+            int i2 = Math.min(i1 + bs, cols);
+            float[] w1 = new float[rows * cols], err = new float[rows * cols];
+            for (int r = 0; r < rows; r++) for (int j = i1; j < i2; j++) w1[r * cols + j] = w[r * cols + j];
+            for (int j = i1; j < i2; j++) {
+                if (gs > 0 && j % gs == 0) for (int r = 0; r < rows; r++) Gptq.findParams(w, r * cols + j, Math.min(gs, cols - j), o, scale, zero, r * groups + j / gs);
+                for (int r = 0; r < rows; r++) {
+                    int g = r * groups + (gs == 0 ? 0 : j / gs);
+                    float x = w1[r * cols + j];
+                    float q = Math.clamp((float) Math.rint(x / scale[g]) + zero[g], 0f, (float) maxq);
+                    codes[r * cols + j] = (int) q;
+                    float e = (x - scale[g] * (q - zero[g])) / u[j * cols + j];
+                    err[r * cols + j] = e;
+                    for (int k = j + 1; k < i2; k++) w1[r * cols + k] -= e * u[j * cols + k];
+                }
+            }
+            for (int r = 0; r < rows; r++) for (int k = i2; k < cols; k++) {
+                float s = 0;
+                for (int j = i1; j < i2; j++) s += err[r * cols + j] * u[j * cols + k];
+                w[r * cols + k] -= s;
+            }
+        }
+        return codes;
+    }
+
+    @ParameterizedTest(name = "rows={0} cols={1} group={2} batch={3} vector={4}")
+    @CsvSource({"5,37,0,8,true", "70,131,16,32,true", "70,131,16,32,false", "9,100,24,16,true", "9,100,48,32,false",
+                "66,200,96,64,true", "66,200,40,16,true", "3,64,64,64,true"})
+    void leftLookingBatchesMatchTheRightLookingAlgorithm(int rows, int cols, int group, int batch, boolean vector) {
+        Random r = new Random(rows * 1000L + cols + group);
+        double[] h = spd(cols, cols + 5);
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        var o = new Gptq.Options(3, false, group, false, false, 0.01, batch, false);
+        int[] want = rightLooking(w, rows, cols, h, o);
+        boolean before = Kernels.vector();
+        Gptq.Result got;
+        try {
+            Kernels.setVector(vector);
+            got = Gptq.quantize(w, rows, cols, Gptq.prepare(h, cols, o, null), o);
+        } finally {
+            Kernels.setVector(before);
+        }
+        int same = 0;
+        for (int i = 0; i < want.length; i++) if (want[i] == got.codes()[i]) same++;
+        assertTrue(same >= 0.998 * want.length, same + " of " + want.length + " codes agree");
     }
 }

@@ -122,16 +122,12 @@ public class GptqPipelineTest {
         assertEquals(10.0, p.percdamp(), 1e-9);
         assertEquals(3, log.size(), log.toString());
         assertTrue(log.getFirst().contains("Cholesky failed"), log.getFirst());
-        // U is the upper Cholesky factor of (H + 10·I)⁻¹: UᵀU (H + 10 I) = I
+        // T is the upper triangular factor with T Tᵀ = H + 10·I (the reference's Hinv is T⁻¹)
         double[] a = {11, 3, 3, 11};
-        float[] u = p.hinv();
-        assertEquals(0f, u[2], "upper triangular");
-        double[] inv = {u[0] * u[0], u[0] * u[1], u[0] * u[1], u[1] * u[1] + u[3] * u[3]};
-        for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) {
-            double s = 0;
-            for (int k = 0; k < 2; k++) s += inv[i * 2 + k] * a[k * 2 + j];
-            assertEquals(i == j ? 1 : 0, s, 1e-6);
-        }
+        float[] t = p.t();
+        assertEquals(0f, t[2], "upper triangular");
+        double[] ttT = {t[0] * t[0] + t[1] * t[1], t[1] * t[3], t[1] * t[3], t[3] * t[3]};
+        for (int i = 0; i < 4; i++) assertEquals(a[i], ttT[i], 1e-5);
     }
 
     @Test
