@@ -26,6 +26,8 @@ public final class Q8Activations {
     public final float[] d;
     /** (batch, n / 32) Σ q over each 32. */
     public final int[] sum32;
+    /** (batch, n / 16) Σ q over each 16: Q8_K's bsums, for Q2_K's per-16 minimums. */
+    public final int[] sum16;
 
     private Q8Activations(Kind kind, int batch, int n) {
         this.kind = kind;
@@ -34,6 +36,7 @@ public final class Q8Activations {
         this.q = new short[batch * n];
         this.d = new float[batch * (n / kind.block)];
         this.sum32 = new int[batch * (n / 32)];
+        this.sum16 = new int[batch * (n / 16)];
     }
 
     /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
@@ -59,6 +62,11 @@ public final class Q8Activations {
                 int s = 0, o = b * n + 32 * g;
                 for (int i = 0; i < 32; i++) s += a.q[o + i];
                 a.sum32[b * (n / 32) + g] = s;
+            }
+            for (int g = 0; g < n / 16; g++) {
+                int s = 0, o = b * n + 16 * g;
+                for (int i = 0; i < 16; i++) s += a.q[o + i];
+                a.sum16[b * (n / 16) + g] = s;
             }
         }
         return a;
