@@ -199,7 +199,7 @@ final class Q8KernelsK {
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b + 80) * dx), total);
             mins += f16(w, b + 82) * dx * summs;
         }
-        return FloatKernels.sum(total) - mins;
+        return total.reduceLanes(ADD) - mins;
     }
 
     /** Q3_K × Q8_K: 3-bit codes (2 bits, minus 4 where the hmask bit is clear) times their signed 6-bit scale in int16. */
@@ -230,7 +230,7 @@ final class Q8KernelsK {
             }
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b + 108) * a.d[dr + blk]), total);
         }
-        return FloatKernels.sum(total);
+        return total.reduceLanes(ADD);
     }
 
     /** IQ4_XS × Q8_K: codebook lookup by byte shuffle, int16 products, int32 pair sums times the 6-bit block scale. */
@@ -255,6 +255,6 @@ final class Q8KernelsK {
             }
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * a.d[dr + blk]), total);
         }
-        return FloatKernels.sum(total);
+        return total.reduceLanes(ADD);
     }
 }

@@ -146,6 +146,9 @@ final class Q8KernelsLegacy {
     //   16 int16 lanes → 8 floats of neighbouring pair sums:
     //     (FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16)
     //                     .add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)
+    // The lanes are added once per row with reduceLanes (an intrinsic) rather than FloatKernels.sum: that helper's
+    // loop of rearranges, inlined into a kernel that C2 compiles while the helper has no type profile yet (the first
+    // kernel a JVM runs, compiled early), stays as virtual calls into the Java fallback, about 1 µs per row.
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
@@ -175,7 +178,7 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * dx), total);
             mins += f16(w, b + 2) * (dx * a.sum32[dr + blk]);
         }
-        return FloatKernels.sum(total) + mins;
+        return total.reduceLanes(ADD) + mins;
     }
 
     /** Q5_0 × Q8_0: 5-bit codes 0..31 in integers, the −16 offset through the block sums. */
@@ -198,7 +201,7 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f), total);
             offsets += f * a.sum32[dr + blk];
         }
-        return FloatKernels.sum(total) - 16 * offsets;
+        return total.reduceLanes(ADD) - 16 * offsets;
     }
 
     /** Q5_1 × Q8_0: 5-bit codes 0..31 in integers, the minimum through the block sums. */
@@ -221,7 +224,7 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * dx), total);
             mins += f16(w, b + 2) * (dx * a.sum32[dr + blk]);
         }
-        return FloatKernels.sum(total) + mins;
+        return total.reduceLanes(ADD) + mins;
     }
 
     /** IQ4_NL × Q8_0: the 4-bit indices looked up in the codebook by a byte shuffle, then int16 products. */
@@ -249,6 +252,6 @@ final class Q8KernelsLegacy {
                     .add(((ShortVector) q.lanewise(LSHR, 4).and((byte) 15).selectFrom(KVALUES).convertShape(B2S, S, 0)).mul(ShortVector.fromArray(S, xq, xo + 16)));
             t0 = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * a.d[dr + blk]), t0);
         }
-        return FloatKernels.sum(t0.add(t1));
+        return t0.add(t1).reduceLanes(ADD);
     }
 }
