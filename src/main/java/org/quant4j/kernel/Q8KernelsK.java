@@ -199,7 +199,8 @@ final class Q8KernelsK {
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b + 80) * dx), total);
             mins += f16(w, b + 82) * dx * summs;
         }
-        return total.reduceLanes(ADD) - mins;
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7))) - mins;
     }
 
     /** Q3_K × Q8_K: 3-bit codes (2 bits, minus 4 where the hmask bit is clear) times their signed 6-bit scale in int16. */
@@ -230,7 +231,8 @@ final class Q8KernelsK {
             }
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b + 108) * a.d[dr + blk]), total);
         }
-        return total.reduceLanes(ADD);
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7)));
     }
 
     /** IQ4_XS × Q8_K: codebook lookup by byte shuffle, int16 products, int32 pair sums times the 6-bit block scale. */
@@ -255,6 +257,7 @@ final class Q8KernelsK {
             }
             total = ((FloatVector) acc.convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * a.d[dr + blk]), total);
         }
-        return total.reduceLanes(ADD);
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7)));
     }
 }

@@ -178,7 +178,8 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * dx), total);
             mins += f16(w, b + 2) * (dx * a.sum32[dr + blk]);
         }
-        return total.reduceLanes(ADD) + mins;
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7))) + mins;
     }
 
     /** Q5_0 × Q8_0: 5-bit codes 0..31 in integers, the −16 offset through the block sums. */
@@ -201,7 +202,8 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f), total);
             offsets += f * a.sum32[dr + blk];
         }
-        return total.reduceLanes(ADD) - 16 * offsets;
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7))) - 16 * offsets;
     }
 
     /** Q5_1 × Q8_0: 5-bit codes 0..31 in integers, the minimum through the block sums. */
@@ -224,7 +226,8 @@ final class Q8KernelsLegacy {
             total = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * dx), total);
             mins += f16(w, b + 2) * (dx * a.sum32[dr + blk]);
         }
-        return total.reduceLanes(ADD) + mins;
+        FloatVector v = total;
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7))) + mins;
     }
 
     /** IQ4_NL × Q8_0: the 4-bit indices looked up in the codebook by a byte shuffle, then int16 products. */
@@ -252,6 +255,7 @@ final class Q8KernelsLegacy {
                     .add(((ShortVector) q.lanewise(LSHR, 4).and((byte) 15).selectFrom(KVALUES).convertShape(B2S, S, 0)).mul(ShortVector.fromArray(S, xq, xo + 16)));
             t0 = ((FloatVector) p.reinterpretAsInts().lanewise(LSHL, 16).lanewise(ASHR, 16).add(p.reinterpretAsInts().lanewise(ASHR, 16)).convertShape(I2F, F, 0)).fma(FloatVector.broadcast(F, f16(w, b) * a.d[dr + blk]), t0);
         }
-        return t0.add(t1).reduceLanes(ADD);
+        FloatVector v = t0.add(t1);
+        return ((v.lane(0) + v.lane(4)) + (v.lane(2) + v.lane(6))) + ((v.lane(1) + v.lane(5)) + (v.lane(3) + v.lane(7)));
     }
 }
