@@ -48,9 +48,9 @@ public final class Q8KernelBench {
             tensors[t] = new Tensor("w", type, new long[]{rows, cols}, seg);
         }
 
-        // warm-up: every type and path in turn, one matvec at a time (a JVM that first runs one type's integer kernel
-        // for a long while keeps that kernel slow: the first-type anomaly of bench --matvec; on-stack replacement takes
-        // part in it, as -XX:-UseOnStackReplacement mostly removes it)
+        // warm-up: every type and path in turn, one matvec at a time (the first-type anomaly of bench --matvec, a
+        // kernel compiled before FloatKernels.sum had a type profile staying slow, is fixed in sum; this keeps the
+        // comparison fair should anything like it come back)
         for (int i = 0; i < 30; i++) {
             for (Tensor t : tensors) {
                 for (boolean q8 : new boolean[]{true, false}) {
