@@ -27,6 +27,12 @@ public final class FloatKernels {
 
     /** Lane permutations that swap neighbouring blocks of 1, 2, 4, ... lanes. */
     private static final VectorShuffle<Float>[] SWAPS = swaps();
+    /** The same permutations as constants of their own (exact classes for the JIT); null where longer than F. */
+    private static final VectorShuffle<Float> SWAP1 = swap(1), SWAP2 = swap(2), SWAP4 = swap(4), SWAP8 = swap(8);
+
+    private static VectorShuffle<Float> swap(int step) {
+        return step < F.length() ? SWAPS[Integer.numberOfTrailingZeros(step)] : null;
+    }
 
     @SuppressWarnings("unchecked")
     private static VectorShuffle<Float>[] swaps() {
@@ -46,9 +52,17 @@ public final class FloatKernels {
      * not, so a model gives the same logits however warm the JVM is.
      */
     public static float sum(FloatVector v) {
-        for (int step = F.length() / 2; step >= 1; step /= 2) {
-            v = v.add(v.rearrange(SWAPS[Integer.numberOfTrailingZeros(step)]));
+        // written out rather than as a loop over SWAPS: a loop-carried vector, or a shuffle loaded from an array,
+        // has no exact class for C2, so in a kernel compiled before this method has a type profile (the first kernel
+        // a JVM runs) the rearranges stayed virtual calls into the Java fallback, about 1 µs per call. Same order.
+        if (F.length() > 16) {
+            for (int step = F.length() / 2; step >= 1; step /= 2) v = v.add(v.rearrange(SWAPS[Integer.numberOfTrailingZeros(step)]));
+            return v.lane(0);
         }
+        if (F.length() > 8) v = v.add(v.rearrange(SWAP8));
+        if (F.length() > 4) v = v.add(v.rearrange(SWAP4));
+        if (F.length() > 2) v = v.add(v.rearrange(SWAP2));
+        if (F.length() > 1) v = v.add(v.rearrange(SWAP1));
         return v.lane(0);
     }
 

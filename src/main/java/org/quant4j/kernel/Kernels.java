@@ -18,8 +18,9 @@ public final class Kernels {
             System.getProperty("quant4j.activations", System.getenv().getOrDefault("QUANT4J_ACTIVATIONS", "q8")));
 
     /**
-     * Whether the ggml types that llama.cpp multiplies in integers (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K, TQ1_0, TQ2_0) quantize their
-     * activations to 8 bits once per matmul ({@link Q8Kernels}, the default) or take them as floats
+     * Whether the ggml types that llama.cpp multiplies in integers (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL on Q8_0; Q2_K,
+     * Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS, TQ1_0, TQ2_0 on Q8_K) quantize their activations to 8 bits once per matmul
+     * ({@link Q8Kernels} and the files beside it, the default) or take them as floats
      * ({@code -Dquant4j.activations=float}: slower, and a little closer to the weights' own function).
      */
     public static boolean q8Activations() { return q8Activations; }

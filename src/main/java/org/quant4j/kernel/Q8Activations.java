@@ -28,6 +28,8 @@ public final class Q8Activations {
     public final int[] sum32;
     /** (batch, n / 32) the sums as floats with their block's scale: d·Σ q over each 32. */
     public final float[] dsum;
+    /** (batch, n / 16) Σ q over each 16: Q8_K's bsums, for Q2_K's per-16 minimums. */
+    public final int[] sum16;
 
     private Q8Activations(Kind kind, int batch, int n) {
         this.kind = kind;
@@ -37,6 +39,7 @@ public final class Q8Activations {
         this.d = new float[batch * (n / kind.block)];
         this.sum32 = new int[batch * (n / 32)];
         this.dsum = new float[batch * (n / 32)];
+        this.sum16 = new int[batch * (n / 16)];
     }
 
     /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
@@ -63,6 +66,11 @@ public final class Q8Activations {
                 for (int i = 0; i < 32; i++) s += a.q[o + i];
                 a.sum32[b * (n / 32) + g] = s;
                 a.dsum[b * (n / 32) + g] = s * a.d[b * blocks + 32 * g / kind.block];
+            }
+            for (int g = 0; g < n / 16; g++) {
+                int s = 0, o = b * n + 16 * g;
+                for (int i = 0; i < 16; i++) s += a.q[o + i];
+                a.sum16[b * (n / 16) + g] = s;
             }
         }
         return a;

@@ -40,13 +40,17 @@ public final class Q8Kernels {
         if (!(type instanceof GgmlType g)) return null;
         return switch (g) {
             case Q4_0, Q8_0 -> Q8Activations.Kind.Q8_0;
+            case Q4_1, Q5_0, Q5_1, IQ4_NL -> Q8Activations.Kind.Q8_0; // Q8KernelsLegacy (Q4_1, Q5_1: Q8_1 = Q8_0 + sum32)
             case Q4_K, Q5_K, Q6_K, TQ1_0, TQ2_0 -> Q8Activations.Kind.Q8_K; // the ternary types: TernaryKernels
+            case Q2_K, Q3_K, IQ4_XS -> Q8Activations.Kind.Q8_K; // Q8KernelsK
             default -> null;
         };
     }
 
     /** The kernel for a type on the selected path; the type must have a {@link #kindOf kind} and not be ternary. */
     public static RowDot rowDot(GgmlType type, boolean vector) {
+        if (Q8KernelsLegacy.covers(type)) return Q8KernelsLegacy.rowDot(type, vector);
+        if (Q8KernelsK.covers(type)) return Q8KernelsK.rowDot(type, vector);
         if (!vector) return reference(GgmlCodecs.of(type));
         return switch (type) {
             case Q8_0 -> Q8Kernels::dotQ8_0;
@@ -67,6 +71,8 @@ public final class Q8Kernels {
             case Q4_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ4_K(w, r * rowBytes, x, b); }
             case Q5_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ5_K(w, r * rowBytes, x, b); }
             case Q6_K -> { for (int r = start; r < end; r++) for (int b = 0; b < batch; b++) out[b * outDim + r] = dotQ6_K(w, r * rowBytes, x, b); }
+            case Q4_1, Q5_0, Q5_1, IQ4_NL -> Q8KernelsLegacy.rows(type, w, rowBytes, start, end, x, out, outDim);
+            case Q2_K, Q3_K, IQ4_XS -> Q8KernelsK.rows(type, w, rowBytes, start, end, x, out, outDim);
             default -> throw new IllegalArgumentException("no integer kernel for " + type);
         }
     }
