@@ -31,7 +31,16 @@ import java.nio.ByteOrder;
  *   <li>partial sums live in a per-thread tile C (MC, T) across the KC slices and are written out transposed at the
  *       end of the row block.</li>
  * </ul>
- * For the types that llama.cpp multiplies in integers ({@link Q8Kernels}), {@link MatMul} first quantizes the
+ * Tile sizes by measurement ({@link GemmBench}, one thread on this machine's AVX2 cores): the 6 × 16 register tile
+ * runs at about the FMA peak on data in L1 (4 × 24, with 16 vector values live, measured 4× slower); MC = 48, KC = 256 did as
+ * well as 24 or 96 rows and 128 columns; packing xᵀ into contiguous 16-token panels was slower than the strided layout.
+ *
+ * <p>Why floats and not integer codes as {@link Q8Kernels} multiplies them: AVX2 has no int8 multiply-add the Vector
+ * API reaches, so an integer product of 32 weights and 32 activation codes costs ~10 instructions (widen, two int16
+ * multiplies, pair sums, convert, scale) per token, where decoded float weights cost 4 FMAs; here the decode is paid
+ * once per weight for the whole batch, which is the amortisation the integer tile would buy.
+ *
+ * <p>For the types that llama.cpp multiplies in integers ({@link Q8Kernels}), {@link MatMul} first quantizes the
  * activations to 8 bits and hands this GEMM the values those codes stand for, so the product is the same function as
  * the integer kernels' up to float rounding order.
  *
@@ -54,6 +63,16 @@ public final class Gemm {
     static final int KC = 256;
     /** Weight rows per thread block (a multiple of MR): the decoded slice is MC × KC floats = 48 KiB. */
     static final int MC = 48;
+
+    private static volatile boolean enabled = !"off".equalsIgnoreCase(System.getProperty("quant4j.gemm", "on"));
+
+    /**
+     * Whether {@link MatMul} hands batches to this GEMM (default) or runs its earlier row-by-row path
+     * ({@code -Dquant4j.gemm=off}; for measuring one against the other).
+     */
+    public static boolean enabled() { return enabled; }
+
+    public static void setEnabled(boolean on) { enabled = on; }
 
     /** Whether {@link #matmul} takes this storage type: the float types and every ggml type with a codec. */
     public static boolean supports(StorageType type) {

@@ -114,7 +114,7 @@ public final class MatMul {
             }
             x = xq.dequantize(); // prompt processing: the same quantized activations, through the float path below
         }
-        if (batch >= 4 && Kernels.vector() && Gemm.supports(w.type())) {
+        if (batch >= 4 && Kernels.vector() && Gemm.enabled() && Gemm.supports(w.type())) {
             Gemm.matmul(w, x, out, batch); // prompt processing, encoders: the cache-blocked GEMM
             return;
         }
