@@ -2,6 +2,7 @@ package org.quant4j.kernel;
 
 import jdk.incubator.vector.*;
 import org.quant4j.format.GgmlType;
+import org.quant4j.format.IntQuantType;
 import org.quant4j.format.StorageType;
 import org.quant4j.format.ggml.BlockCodec;
 import org.quant4j.format.ggml.GgmlCodecs;
@@ -15,7 +16,7 @@ import java.nio.ByteOrder;
 /**
  * out = x · Wᵀ for a batch of tokens (prompt processing, sentence encoders): a cache-blocked float GEMM in the manner of
  * GotoBLAS / BLIS (Goto and van de Geijn, "Anatomy of high-performance matrix multiplication", 2008), for a weight W
- * [outDim, in] in any ggml storage type.
+ * [outDim, in] in any ggml storage type with a codec, or one of quant4j's integer types (whose rows are decoded whole).
  *
  * <p>Roles: the weight rows are BLIS's A (broadcast, one element at a time) and the tokens are B (vector lanes), so the
  * register tile holds {@link #MR} weight rows × {@link #NR} tokens of Cᵀ = W·xᵀ:
@@ -26,7 +27,8 @@ import java.nio.ByteOrder;
  *       MC × KC piece of W once into a float buffer (vectorised decoders for F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K;
  *       the type's codec for every other block type), so each stored weight is decoded once per call, whatever the
  *       batch;</li>
- *   <li>the micro-kernel runs over the slice: per input index 2 vector loads of xᵀ (16 tokens), 6 broadcasts of
+ *   <li>the micro-kernel runs over the slice in runs of 32 columns (sums from zero, then added to C: short rounding
+ *       chains): per input index 2 vector loads of xᵀ (16 tokens), 6 broadcasts of
  *       weights, 12 FMAs into 12 accumulator registers (6 rows × 16 tokens), the shape AVX2's 16 registers allow;</li>
  *   <li>partial sums live in a per-thread tile C (MC, T) across the KC slices and are written out transposed at the
  *       end of the row block.</li>
@@ -74,15 +76,16 @@ public final class Gemm {
 
     public static void setEnabled(boolean on) { enabled = on; }
 
-    /** Whether {@link #matmul} takes this storage type: the float types and every ggml type with a codec. */
+    /** Whether {@link #matmul} takes this storage type: the float types, every ggml type with a codec, quant4j's integer types. */
     public static boolean supports(StorageType type) {
+        if (type instanceof IntQuantType) return true;
         if (!(type instanceof GgmlType g)) return false;
         return g == GgmlType.F32 || g == GgmlType.F16 || g == GgmlType.BF16 || GgmlCodecs.find(g) != null;
     }
 
     /** Per-thread buffers: the decoded weight slice and the C tile, grown as needed. */
     private static final class Buffers {
-        float[] w = new float[MC * KC]; // (MC, KC) decoded weights of the current row block and slice
+        float[] w = new float[MC * KC]; // (MC, ldw) decoded weights of the current row block: a slice, or whole rows
         float[] c = new float[0];       // (MC, T) partial sums Cᵀ of the current row block
     }
 
@@ -99,35 +102,43 @@ public final class Gemm {
      */
     public static void matmul(Tensor w, float[] x, float[] out, int batch) {
         if (!supports(w.type())) throw new Q4jException("tensor " + w.name() + ": no GEMM for storage type " + w.type().name());
-        GgmlType type = (GgmlType) w.type();
-        int in = (int) w.cols(), outDim = (int) w.rows();
-        if (in % type.blockSize() != 0) throw new Q4jException("tensor " + w.name() + ": row length " + in + " is not a multiple of the " + type + " block");
+        // quant4j's integer types decode whole rows only: the row block is decoded once, (MC, in), and sliced in place
+        GgmlType type = w.type() instanceof GgmlType g ? g : null;
+        int in = (int) w.cols(), outDim = (int) w.rows(), ldw = type == null ? in : KC;
+        if (type != null && in % type.blockSize() != 0) throw new Q4jException("tensor " + w.name() + ": row length " + in + " is not a multiple of the " + type + " block");
         int tp = (batch + 7) & ~7;                     // tokens padded to whole vectors
         float[] xt = XT.get();                         // (in, tp) xᵀ, padding tokens zero
         if (xt.length < in * tp) XT.set(xt = new float[in * tp]);
         pack(x, batch, in, xt, tp);
         float[] xT = xt;
-        long rowBytes = type.rowBytes(in);
+        long rowBytes = w.type().rowBytes(in);
         MemorySegment seg = w.data();
-        BlockCodec codec = GgmlCodecs.find(type);
+        BlockCodec codec = type == null ? null : GgmlCodecs.find(type);
         // each share a whole number of row blocks, at least ~4M multiply-adds
         int grain = MC * Math.max(1, (1 << 22) / Math.max(1, MC * in * tp));
         Parallel.forRange(outDim, grain, (start, end) -> {
             Buffers buf = BUFFERS.get();
             if (buf.c.length < MC * tp) buf.c = new float[MC * tp];
+            if (buf.w.length < MC * ldw) buf.w = new float[MC * ldw];
             float[] wb = buf.w, c = buf.c;
             for (int r0 = start; r0 < end; r0 += MC) {
                 int mc = Math.min(MC, end - r0), mcPad = (mc + MR - 1) / MR * MR;
                 java.util.Arrays.fill(c, 0, mcPad * tp, 0f);
+                if (type == null) {
+                    for (int i = 0; i < mc; i++) MatMul.dequantizeRow(w, r0 + i, wb, i * in);
+                    java.util.Arrays.fill(wb, mc * in, mcPad * in, 0f);
+                }
                 for (int k0 = 0; k0 < in; k0 += KC) {
-                    int kc = Math.min(KC, in - k0);
-                    for (int i = 0; i < mc; i++) decode(type, codec, seg, (r0 + i) * rowBytes, k0, kc, wb, i * KC);
-                    for (int i = mc; i < mcPad; i++) java.util.Arrays.fill(wb, i * KC, i * KC + kc, 0f);
+                    int kc = Math.min(KC, in - k0), w0 = type == null ? k0 : 0;
+                    if (type != null) {
+                        for (int i = 0; i < mc; i++) decode(type, codec, seg, (r0 + i) * rowBytes, k0, kc, wb, i * KC);
+                        for (int i = mc; i < mcPad; i++) java.util.Arrays.fill(wb, i * KC, i * KC + kc, 0f);
+                    }
                     for (int t0 = 0; t0 < tp; t0 += NR) {
                         if (t0 + NR <= tp) {
-                            for (int i = 0; i < mcPad; i += MR) tile6x16(wb, i * KC, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
+                            for (int i = 0; i < mcPad; i += MR) tile6x16(wb, w0 + i * ldw, ldw, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
                         } else {
-                            for (int i = 0; i < mcPad; i += MR) tile6x8(wb, i * KC, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
+                            for (int i = 0; i < mcPad; i += MR) tile6x8(wb, w0 + i * ldw, ldw, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
                         }
                     }
                 }
@@ -148,58 +159,72 @@ public final class Gemm {
         }
     }
 
+    /** Input columns summed in registers before the partial sums go to the C tile: 32-term chains, as accurate as the dot kernels' several accumulators. */
+    static final int KR = 32;
+
     /**
-     * The register tile: C[i, t] += Σ_k wb[wOff + i·KC + k]·xᵀ[xOff + k·tp + t] for 6 weight rows i and 16 tokens t,
-     * C at c[cOff + i·tp + t].
+     * The register tile: C[i, t] += Σ_k wb[wOff + i·ldw + k]·xᵀ[xOff + k·tp + t] for 6 weight rows i and 16 tokens t,
+     * C at c[cOff + i·tp + t]; each run of {@link #KR} columns is summed from zero in registers, then added to C.
      */
-    private static void tile6x16(float[] wb, int wOff, int kc, float[] xt, int xOff, int tp, float[] c, int cOff) {
-        FloatVector c00 = FloatVector.fromArray(F, c, cOff), c01 = FloatVector.fromArray(F, c, cOff + 8);
-        FloatVector c10 = FloatVector.fromArray(F, c, cOff + tp), c11 = FloatVector.fromArray(F, c, cOff + tp + 8);
-        FloatVector c20 = FloatVector.fromArray(F, c, cOff + 2 * tp), c21 = FloatVector.fromArray(F, c, cOff + 2 * tp + 8);
-        FloatVector c30 = FloatVector.fromArray(F, c, cOff + 3 * tp), c31 = FloatVector.fromArray(F, c, cOff + 3 * tp + 8);
-        FloatVector c40 = FloatVector.fromArray(F, c, cOff + 4 * tp), c41 = FloatVector.fromArray(F, c, cOff + 4 * tp + 8);
-        FloatVector c50 = FloatVector.fromArray(F, c, cOff + 5 * tp), c51 = FloatVector.fromArray(F, c, cOff + 5 * tp + 8);
-        for (int k = 0; k < kc; k++) {
-            int xo = xOff + k * tp, wo = wOff + k;
-            FloatVector x0 = FloatVector.fromArray(F, xt, xo), x1 = FloatVector.fromArray(F, xt, xo + 8);
-            FloatVector w0 = FloatVector.broadcast(F, wb[wo]);
-            c00 = x0.fma(w0, c00); c01 = x1.fma(w0, c01);
-            FloatVector w1 = FloatVector.broadcast(F, wb[wo + KC]);
-            c10 = x0.fma(w1, c10); c11 = x1.fma(w1, c11);
-            FloatVector w2 = FloatVector.broadcast(F, wb[wo + 2 * KC]);
-            c20 = x0.fma(w2, c20); c21 = x1.fma(w2, c21);
-            FloatVector w3 = FloatVector.broadcast(F, wb[wo + 3 * KC]);
-            c30 = x0.fma(w3, c30); c31 = x1.fma(w3, c31);
-            FloatVector w4 = FloatVector.broadcast(F, wb[wo + 4 * KC]);
-            c40 = x0.fma(w4, c40); c41 = x1.fma(w4, c41);
-            FloatVector w5 = FloatVector.broadcast(F, wb[wo + 5 * KC]);
-            c50 = x0.fma(w5, c50); c51 = x1.fma(w5, c51);
+    private static void tile6x16(float[] wb, int wOff, int ldw, int kc, float[] xt, int xOff, int tp, float[] c, int cOff) {
+        for (int kb = 0; kb < kc; kb += KR) {
+            int ke = Math.min(kc, kb + KR);
+            FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+            FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+            FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F), c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
+            for (int k = kb; k < ke; k++) {
+                int xo = xOff + k * tp, wo = wOff + k;
+                FloatVector x0 = FloatVector.fromArray(F, xt, xo), x1 = FloatVector.fromArray(F, xt, xo + 8);
+                FloatVector w0 = FloatVector.broadcast(F, wb[wo]);
+                c00 = x0.fma(w0, c00); c01 = x1.fma(w0, c01);
+                FloatVector w1 = FloatVector.broadcast(F, wb[wo + ldw]);
+                c10 = x0.fma(w1, c10); c11 = x1.fma(w1, c11);
+                FloatVector w2 = FloatVector.broadcast(F, wb[wo + 2 * ldw]);
+                c20 = x0.fma(w2, c20); c21 = x1.fma(w2, c21);
+                FloatVector w3 = FloatVector.broadcast(F, wb[wo + 3 * ldw]);
+                c30 = x0.fma(w3, c30); c31 = x1.fma(w3, c31);
+                FloatVector w4 = FloatVector.broadcast(F, wb[wo + 4 * ldw]);
+                c40 = x0.fma(w4, c40); c41 = x1.fma(w4, c41);
+                FloatVector w5 = FloatVector.broadcast(F, wb[wo + 5 * ldw]);
+                c50 = x0.fma(w5, c50); c51 = x1.fma(w5, c51);
+            }
+            FloatVector.fromArray(F, c, cOff).add(c00).intoArray(c, cOff); FloatVector.fromArray(F, c, cOff + 8).add(c01).intoArray(c, cOff + 8);
+            int o = cOff + tp;
+            FloatVector.fromArray(F, c, o).add(c10).intoArray(c, o); FloatVector.fromArray(F, c, o + 8).add(c11).intoArray(c, o + 8);
+            o += tp;
+            FloatVector.fromArray(F, c, o).add(c20).intoArray(c, o); FloatVector.fromArray(F, c, o + 8).add(c21).intoArray(c, o + 8);
+            o += tp;
+            FloatVector.fromArray(F, c, o).add(c30).intoArray(c, o); FloatVector.fromArray(F, c, o + 8).add(c31).intoArray(c, o + 8);
+            o += tp;
+            FloatVector.fromArray(F, c, o).add(c40).intoArray(c, o); FloatVector.fromArray(F, c, o + 8).add(c41).intoArray(c, o + 8);
+            o += tp;
+            FloatVector.fromArray(F, c, o).add(c50).intoArray(c, o); FloatVector.fromArray(F, c, o + 8).add(c51).intoArray(c, o + 8);
         }
-        c00.intoArray(c, cOff); c01.intoArray(c, cOff + 8);
-        c10.intoArray(c, cOff + tp); c11.intoArray(c, cOff + tp + 8);
-        c20.intoArray(c, cOff + 2 * tp); c21.intoArray(c, cOff + 2 * tp + 8);
-        c30.intoArray(c, cOff + 3 * tp); c31.intoArray(c, cOff + 3 * tp + 8);
-        c40.intoArray(c, cOff + 4 * tp); c41.intoArray(c, cOff + 4 * tp + 8);
-        c50.intoArray(c, cOff + 5 * tp); c51.intoArray(c, cOff + 5 * tp + 8);
     }
 
     /** {@link #tile6x16} for the last 8 tokens. */
-    private static void tile6x8(float[] wb, int wOff, int kc, float[] xt, int xOff, int tp, float[] c, int cOff) {
-        FloatVector c0 = FloatVector.fromArray(F, c, cOff), c1 = FloatVector.fromArray(F, c, cOff + tp);
-        FloatVector c2 = FloatVector.fromArray(F, c, cOff + 2 * tp), c3 = FloatVector.fromArray(F, c, cOff + 3 * tp);
-        FloatVector c4 = FloatVector.fromArray(F, c, cOff + 4 * tp), c5 = FloatVector.fromArray(F, c, cOff + 5 * tp);
-        for (int k = 0; k < kc; k++) {
-            int wo = wOff + k;
-            FloatVector x0 = FloatVector.fromArray(F, xt, xOff + k * tp);
-            c0 = x0.fma(FloatVector.broadcast(F, wb[wo]), c0);
-            c1 = x0.fma(FloatVector.broadcast(F, wb[wo + KC]), c1);
-            c2 = x0.fma(FloatVector.broadcast(F, wb[wo + 2 * KC]), c2);
-            c3 = x0.fma(FloatVector.broadcast(F, wb[wo + 3 * KC]), c3);
-            c4 = x0.fma(FloatVector.broadcast(F, wb[wo + 4 * KC]), c4);
-            c5 = x0.fma(FloatVector.broadcast(F, wb[wo + 5 * KC]), c5);
+    private static void tile6x8(float[] wb, int wOff, int ldw, int kc, float[] xt, int xOff, int tp, float[] c, int cOff) {
+        for (int kb = 0; kb < kc; kb += KR) {
+            int ke = Math.min(kc, kb + KR);
+            FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F);
+            FloatVector c3 = FloatVector.zero(F), c4 = FloatVector.zero(F), c5 = FloatVector.zero(F);
+            for (int k = kb; k < ke; k++) {
+                int wo = wOff + k;
+                FloatVector x0 = FloatVector.fromArray(F, xt, xOff + k * tp);
+                c0 = x0.fma(FloatVector.broadcast(F, wb[wo]), c0);
+                c1 = x0.fma(FloatVector.broadcast(F, wb[wo + ldw]), c1);
+                c2 = x0.fma(FloatVector.broadcast(F, wb[wo + 2 * ldw]), c2);
+                c3 = x0.fma(FloatVector.broadcast(F, wb[wo + 3 * ldw]), c3);
+                c4 = x0.fma(FloatVector.broadcast(F, wb[wo + 4 * ldw]), c4);
+                c5 = x0.fma(FloatVector.broadcast(F, wb[wo + 5 * ldw]), c5);
+            }
+            FloatVector.fromArray(F, c, cOff).add(c0).intoArray(c, cOff);
+            FloatVector.fromArray(F, c, cOff + tp).add(c1).intoArray(c, cOff + tp);
+            FloatVector.fromArray(F, c, cOff + 2 * tp).add(c2).intoArray(c, cOff + 2 * tp);
+            FloatVector.fromArray(F, c, cOff + 3 * tp).add(c3).intoArray(c, cOff + 3 * tp);
+            FloatVector.fromArray(F, c, cOff + 4 * tp).add(c4).intoArray(c, cOff + 4 * tp);
+            FloatVector.fromArray(F, c, cOff + 5 * tp).add(c5).intoArray(c, cOff + 5 * tp);
         }
-        c0.intoArray(c, cOff); c1.intoArray(c, cOff + tp); c2.intoArray(c, cOff + 2 * tp);
-        c3.intoArray(c, cOff + 3 * tp); c4.intoArray(c, cOff + 4 * tp); c5.intoArray(c, cOff + 5 * tp);
     }
 
     // ---- decoding a slice of one weight row to floats -----------------------------------------------------------

@@ -55,6 +55,23 @@ class GemmTest {
         };
     }
 
+    @Test
+    void quant4jIntegerTypesDecodeWholeRowsAndMatchTheTripleLoop() {
+        // INT8 per channel, INT4 g32 asymmetric: row lengths over one slice and not a multiple of it
+        for (org.quant4j.quant.QuantScheme scheme : new org.quant4j.quant.QuantScheme[]{
+                org.quant4j.quant.QuantScheme.symmetric(8, org.quant4j.quant.Granularity.CHANNEL),
+                org.quant4j.quant.QuantScheme.asymmetric(4, org.quant4j.quant.Granularity.CHANNEL).withGroupSize(32)}) {
+            int rows = 53, cols = 608, batch = 11;
+            Tensor w = org.quant4j.method.rtn.Rtn.quantize(f32Tensor(rows, cols, 4), scheme, org.quant4j.quant.Calibrator.MIN_MAX);
+            assertTrue(Gemm.supports(w.type()), w.type().name());
+            float[] x = gaussian(batch * cols, 8);
+            float[] got = new float[batch * rows], want = new float[batch * rows];
+            Gemm.matmul(w, x, got, batch);
+            Gemm.reference(w, x, want, batch);
+            for (int i = 0; i < got.length; i++) assertEquals(want[i], got[i], 1e-4 * (1 + Math.abs(want[i])), w.type().name() + " at " + i);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "TQ2_0"})
     void matchesTheTripleLoop(GgmlType type) {
