@@ -114,6 +114,10 @@ public final class MatMul {
             }
             x = xq.dequantize(); // prompt processing: the same quantized activations, through the float path below
         }
+        if (batch >= 4 && Kernels.vector() && Gemm.enabled() && Gemm.supports(w.type())) {
+            Gemm.matmul(w, x, out, batch); // prompt processing, encoders: the cache-blocked GEMM
+            return;
+        }
         RowDot dot = rowDot(w.type(), Kernels.vector());
         float[] xs = x;
         if (batch >= 4 && Kernels.vector()) {
