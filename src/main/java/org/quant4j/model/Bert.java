@@ -68,6 +68,12 @@ public final class Bert {
     public final boolean dynamicInt8Activations;
     /** LLM.int8() ({@link Llama#ACTIVATIONS_KEY} "llm-int8:6.0"): input columns with an |x| at or above it run in float; 0 when off. */
     public final float llmInt8Threshold;
+    /**
+     * Static W8A8 ({@link Llama#ACTIVATIONS_KEY} "int8-static"): each integer layer quantizes its input with one
+     * calibrated scale ({@code <layer>.input_scale}, {@link org.quant4j.method.actquant.ActivationQuant#staticInt8}).
+     */
+    public final boolean staticInt8Activations;
+    private final Map<String, Float> inputScales = new HashMap<>(); // weight name → static activation scale
 
     // ---- weights ----------------------------------------------------------------------------------------------
     private final Tensor wordEmbedding;      // [vocab, dim]
@@ -109,11 +115,16 @@ public final class Bert {
                     throw new Q4jException(model.source() + ": bad LLM.int8() threshold in '" + mode + "'");
                 }
             }
-        } else if (mode != null && !mode.equals("int8-dynamic")) {
-            throw new Q4jException(model.source() + ": BERT encoders support dynamic int8 activations and LLM.int8() only, not '" + mode + "'");
+        } else if (mode != null && !mode.equals("int8-dynamic") && !mode.equals("int8-static")) {
+            throw new Q4jException(model.source() + ": BERT encoders support dynamic or static int8 activations and LLM.int8() only, not '" + mode + "'");
         }
         llmInt8Threshold = threshold;
-        dynamicInt8Activations = mode != null && threshold == 0;
+        staticInt8Activations = "int8-static".equals(mode);
+        dynamicInt8Activations = mode != null && threshold == 0 && !staticInt8Activations;
+        for (Tensor t : model.tensors().values()) {
+            String name = t.name();
+            if (name.endsWith(Llama.INPUT_SCALE)) inputScales.put(name.substring(0, name.length() - Llama.INPUT_SCALE.length()) + ".weight", MatMul.toFloats(t)[0]);
+        }
         checkTensors(c, model.tensors(), model.source());
         int dim = c.dim();
         wordEmbedding = model.tensor(TOKEN_EMBD);
@@ -202,6 +213,11 @@ public final class Bert {
         if (observer != null) observer.onInput(w.name(), x, n, (int) w.cols());
         if (llmInt8Threshold > 0 && w.type() instanceof IntQuantType) LlmInt8Kernel.matmul(w, x, out, n, llmInt8Threshold);
         else if (dynamicInt8Activations && w.type() instanceof IntQuantType q && (q.bits() == 8 || q.bits() == 4)) MatMul.matmulA8(w, x, out, n, 0);
+        else if (staticInt8Activations && w.type() instanceof IntQuantType q && (q.bits() == 8 || q.bits() == 4)) {
+            Float scale = inputScales.get(w.name());
+            if (scale == null) throw new Q4jException(model.source() + ": static activation quantization needs " + w.name().replace(".weight", Llama.INPUT_SCALE));
+            MatMul.matmulA8(w, x, out, n, scale);
+        }
         else MatMul.matmul(w, x, out, n);
         int outDim = bias.length;
         for (int t = 0; t < n; t++) for (int i = 0; i < outDim; i++) out[t * outDim + i] += bias[i];
@@ -345,10 +361,10 @@ public final class Bert {
     }
 
     /** GELU(x) = x · Φ(x) = x/2 · (1 + erf(x / √2)). */
-    static float geluErf(float x) { return (float) (0.5 * x * (1 + erf(x / Math.sqrt(2)))); }
+    public static float geluErf(float x) { return (float) (0.5 * x * (1 + erf(x / Math.sqrt(2)))); }
 
     /** GELU's tanh approximation: x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))). */
-    static float geluTanh(float x) { return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))); }
+    public static float geluTanh(float x) { return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))); }
 
     /** erf by the Chebyshev fit of erfc in Numerical Recipes (fractional error below 1.2e-7 everywhere). */
     static double erf(double x) {
