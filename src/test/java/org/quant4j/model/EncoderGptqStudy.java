@@ -45,12 +45,12 @@ public final class EncoderGptqStudy {
         // calibration sets, all disjoint from the evaluation sentences
         int[][] next128 = ids(base, tok, all.subList(corpus, corpus + 128));                       // EncoderComparison's set
         int[][] wiki512 = ids(base, tok, all.subList(all.size() - 512, all.size()));               // the end of the file
-        List<String> mixed = new ArrayList<>(all.subList(all.size() - 256, all.size()));
-        mixed.addAll(EmbeddingAgreement.sentences(Path.of("/work/shared/text/tinyshakespeare.txt"), 128));
-        mixed.addAll(EmbeddingAgreement.sentences(Path.of("data/text/tinystories_sample.txt"), 128));
-        int[][] mixed512 = ids(base, tok, mixed);
-        System.out.printf(Locale.ROOT, "%d evaluation sentences (of %d in %s), %d queries; calibration: next128 %d, wiki512 %d, mixed512 %d sentences%n",
-                corpus, all.size(), text, queries, next128.length, wiki512.length, mixed512.length);
+        List<String> mixed = new ArrayList<>(all.subList(all.size() - 128, all.size()));
+        mixed.addAll(EmbeddingAgreement.sentences(Path.of("/work/shared/text/tinyshakespeare.txt"), 64));
+        mixed.addAll(EmbeddingAgreement.sentences(Path.of("data/text/tinystories_sample.txt"), 64));
+        int[][] mixed256 = ids(base, tok, mixed);                                                   // ≈256: wiki tail, Shakespeare, TinyStories
+        System.out.printf(Locale.ROOT, "%d evaluation sentences (of %d in %s), %d queries; calibration: next128 %d, wiki512 %d, mixed256 %d sentences%n",
+                corpus, all.size(), text, queries, next128.length, wiki512.length, mixed256.length);
 
         Pattern linear = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
         QuantScheme w4 = QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32);
@@ -76,16 +76,21 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 next128 percdamp 0.01", () -> Gptq.apply(f32, next128, new Gptq.Options(4, false, 32, true, true, 0.01, 128, true), null, null));
         variants.put("GPTQ g32 next128 percdamp 0.1", () -> Gptq.apply(f32, next128, new Gptq.Options(4, false, 32, true, true, 0.1, 128, true), null, null));
         variants.put("GPTQ g32 wiki512", () -> Gptq.apply(f32, wiki512, g32, null, null));
-        variants.put("GPTQ g32 mixed512", () -> Gptq.apply(f32, mixed512, g32, null, null));
-        variants.put("GPTQ g64 mixed512", () -> Gptq.apply(f32, mixed512, g64, null, null));
-        variants.put("GPTQ g32 mixed512 clipped grid", () -> EncoderGptq.apply(f32, mixed512, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 mixed256", () -> Gptq.apply(f32, mixed256, g32, null, null));
+        variants.put("GPTQ g64 mixed256", () -> Gptq.apply(f32, mixed256, g64, null, null));
+        variants.put("GPTQ g32 mixed256 clipped grid", () -> EncoderGptq.apply(f32, mixed256, g32, EncoderGptq.Options.clipped(), null));
         variants.put("GPTQ g32 wiki512 clipped grid", () -> EncoderGptq.apply(f32, wiki512, g32, EncoderGptq.Options.clipped(), null));
-        variants.put("GPTQ g32 mixed512 clipped grid, ffn_down W8", () -> EncoderGptq.apply(f32, mixed512, g32,
+        variants.put("GPTQ g32 mixed256 clipped grid, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_down")), null));
-        variants.put("GPTQ g32 mixed512, ffn_down W8", () -> EncoderGptq.apply(f32, mixed512, g32,
+        variants.put("GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(f32, next128, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 next128 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 mixed256 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, mixed256, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 mixed256, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 new EncoderGptq.Options(false, 0.2, 100, Pattern.compile("ffn_down")), null));
-        variants.put("GPTQ g32 mixed512 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed512, g32, null, null));
-        variants.put("GPTQ g32 mixed512 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed512, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
+        variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
 
         System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
         System.out.println("|---|---:|---:|---:|---:|");
