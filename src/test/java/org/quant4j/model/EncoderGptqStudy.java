@@ -85,12 +85,22 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(f32, next128, g32, EncoderGptq.Options.clipped(), null));
         variants.put("GPTQ g32 next128 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v + ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v|ffn_up")), null));
         variants.put("GPTQ g32 mixed256 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
         variants.put("GPTQ g32 mixed256, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 new EncoderGptq.Options(false, 0.2, 100, Pattern.compile("ffn_down")), null));
         variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
         variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
+
+        variants.put("AWQ W4 g32 asym next128 (online scales)", () -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
+                org.quant4j.method.awq.Awq.Options.of(4, 32), null));
+        Supplier<Model> rtnW8 = () -> rtn(f32, w8, linear);
+        variants.put("RTN W8 per-channel, A8 dynamic", () -> org.quant4j.method.actquant.ActivationQuant.dynamicInt8(rtnW8.get()));
+        variants.put("RTN W8 per-channel, A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(rtnW8.get(), next128));
+        variants.put("SmoothQuant (online smoothing, α 0.5) W8A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(
+                rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f), w8, linear), next128));
 
         System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
         System.out.println("|---|---:|---:|---:|---:|");
