@@ -314,7 +314,7 @@ public final class Bert {
         layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
 
         linear(wUp[l], bUp[l], siteInput(l, 2, x, n), up, n);
-        if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
+        if (gelu == Gelu.ERF) org.quant4j.kernel.GeluKernel.geluErf(up, 0, up.length);
         else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
         linear(wDown[l], bDown[l], siteInput(l, 3, up, n), proj, n);
         for (int i = 0; i < n * dim; i++) x[i] += proj[i];
@@ -360,21 +360,13 @@ public final class Bert {
         }
     }
 
-    /** GELU(x) = x · Φ(x) = x/2 · (1 + erf(x / √2)). */
-    public static float geluErf(float x) { return (float) (0.5 * x * (1 + erf(x / Math.sqrt(2)))); }
+    /** GELU(x) = x · Φ(x) = x/2 · (1 + erf(x / √2)) ({@link org.quant4j.kernel.GeluKernel}, which runs it over arrays). */
+    public static float geluErf(float x) { return org.quant4j.kernel.GeluKernel.geluErf(x); }
 
     /** GELU's tanh approximation: x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))). */
     public static float geluTanh(float x) { return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))); }
 
-    /** erf by the Chebyshev fit of erfc in Numerical Recipes (fractional error below 1.2e-7 everywhere). */
-    static double erf(double x) {
-        double z = Math.abs(x);
-        double t = 1 / (1 + 0.5 * z);
-        double erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-                + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? 1 - erfc : erfc - 1;
-    }
+    static double erf(double x) { return org.quant4j.kernel.GeluKernel.erf(x); }
 
     /** Pools hidden states (n, dim) into one vector (dim): the mean over tokens or the first token, L2-normalised. */
     public static float[] pool(float[] h, int n, int dim, Pooling pooling, boolean normalize) {

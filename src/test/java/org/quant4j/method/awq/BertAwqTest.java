@@ -32,7 +32,7 @@ class BertAwqTest {
         f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
         reference = new Bert(f32);
         tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
-        calibration = EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 16).stream()
+        calibration = EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 32).stream()
                 .map(s -> reference.truncate(tokenizer.encode(s, true, false))).toArray(int[][]::new);
     }
 
@@ -62,8 +62,13 @@ class BertAwqTest {
         assertTrue(min > 0.99999, "scales only: min cosine " + min);
     }
 
+    /**
+     * With 32 TinyStories sentences and llm-awq's grid of 20 AWQ beats RTN on the odd test sentences (0.9786 against
+     * 0.9640 when written); with 16 sentences and a grid of 10 it did not (0.901): the searched scales over-fit a
+     * small calibration set, the same weakness GPTQ shows on sentences unlike its calibration text.
+     */
     @Test void fourBitAwqBeatsRtnOnTheEncoder() {
-        Model awq = BertAwq.apply(f32, calibration, coarse(Awq.Options.of(4, 32)), null);
+        Model awq = BertAwq.apply(f32, calibration, Awq.Options.of(4, 32), null);
         assertEquals(36, awq.tensors().values().stream().filter(t -> t.type() instanceof IntQuantType).count());
         Model rtn = Rtn.apply(f32, new Rtn.Options(QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX,
                 Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$"), null));
