@@ -85,12 +85,18 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(f32, next128, g32, EncoderGptq.Options.clipped(), null));
         variants.put("GPTQ g32 next128 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v + attn_output W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v|attn_output")), null));
         variants.put("GPTQ g32 next128 clipped grid, attn_v + ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v|ffn_up")), null));
         variants.put("GPTQ g32 mixed256 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
         variants.put("GPTQ g32 mixed256, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
                 new EncoderGptq.Options(false, 0.2, 100, Pattern.compile("ffn_down")), null));
+        variants.put("GPTQ g32 next128 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32, null, null));
+        variants.put("GPTQ g32 next128 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32, EncoderGptq.Options.clipped(), null));
         variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
         variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
 
@@ -111,6 +117,9 @@ public final class EncoderGptqStudy {
             Bert b = new Bert(m);
             float[][] e = eval.stream().map(b::embed).toArray(float[][]::new);
             EmbeddingAgreement.Result r = EmbeddingAgreement.compare(reference, e, queries);
+            int worst = 0;
+            for (int i = 0; i < e.length; i++) if (Bert.cosine(reference[i], e[i]) < Bert.cosine(reference[worst], e[worst])) worst = i;
+            System.out.printf(Locale.ROOT, "    worst: sentence %d (%d tokens): %s%n", worst, eval.get(worst).length, all.get(worst));
             System.out.printf(Locale.ROOT, "| %s | %.1f | %.6f | %.6f | %.2f %% |   (%.0f s)%n", v.getKey(), m.byteSize() / 1048576.0,
                     r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
         }
