@@ -38,7 +38,7 @@ final class InspectCommand implements Callable<Integer> {
     @Option(names = "--asymmetric", description = "zero-point instead of absmax") boolean asymmetric;
     @Option(names = {"-o", "--out"}, defaultValue = "out/inspect", description = "output directory (default ${DEFAULT-VALUE})") Path outDir;
     @Option(names = "--calibration", paramLabel = "FILE", description = "text to run through the model: also picture the activations entering the tensor's layer") Path calibration;
-    @Option(names = "--samples", defaultValue = "8", description = "calibration windows (default ${DEFAULT-VALUE})") int samples;
+    @Option(names = "--samples", defaultValue = "8", description = "calibration windows of 128 tokens; for an encoder, 8 sentences each (default ${DEFAULT-VALUE})") int samples;
 
     @Override public Integer call() {
         try (Model model = ModelLoader.load(modelPath != null ? modelPath : Defaults.model())) {
@@ -157,15 +157,24 @@ final class InspectCommand implements Callable<Integer> {
 
     /** The inputs of the chosen layer over calibration text: statistics, histogram, per-channel and per-token max |x|. */
     private void activations(Model model, String name, int cols, HtmlReport report) {
-        org.quant4j.model.Llama llama = new org.quant4j.model.Llama(model);
         List<float[]> rowsSeen = new ArrayList<>();                     // each (cols): one token's input
-        llama.setObserver((w, x, batch, n) -> {
+        org.quant4j.model.Llama.LinearObserver observer = (w, x, batch, n) -> {
             if (!w.equals(name)) return;
             for (int b = 0; b < batch; b++) rowsSeen.add(java.util.Arrays.copyOfRange(x, b * n, (b + 1) * n));
-        });
-        int[][] windows = Calibration.samples(model, calibration, samples, 128);
-        org.quant4j.model.Llama.State state = llama.newState(128, 128);
-        for (int[] w : windows) { state.reset(); llama.forward(state, w, false); }
+        };
+        if (org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture())) {
+            // an encoder reads sentences, not windows of a token stream: the first 8 × samples sentences of the file
+            org.quant4j.model.Bert bert = new org.quant4j.model.Bert(model);
+            org.quant4j.tokenizer.Tokenizer tok = org.quant4j.tokenizer.Tokenizers.fromMetadata(model.metadata(), model.source());
+            bert.setObserver(observer);
+            for (String s : org.quant4j.eval.EmbeddingAgreement.sentences(calibration, 8 * samples)) bert.hiddenStates(bert.truncate(tok.encode(s, true, false)), null);
+        } else {
+            org.quant4j.model.Llama llama = new org.quant4j.model.Llama(model);
+            llama.setObserver(observer);
+            int[][] windows = Calibration.samples(model, calibration, samples, 128);
+            org.quant4j.model.Llama.State state = llama.newState(128, 128);
+            for (int[] w : windows) { state.reset(); llama.forward(state, w, false); }
+        }
         if (rowsSeen.isEmpty()) throw new org.quant4j.util.Q4jException(name + " is not a linear layer of the forward pass; no activations to show");
         int tokens = rowsSeen.size();
         float[] all = new float[tokens * cols];                          // (tokens, cols)

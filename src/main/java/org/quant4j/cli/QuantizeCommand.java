@@ -214,7 +214,9 @@ final class QuantizeCommand implements Callable<Integer> {
         // AWQ's default is asymmetric (zero point), as llm-awq and AutoAWQ
         QuantScheme scheme = calibratedScheme("AWQ", granularity, asymmetric != null ? asymmetric : symmetric == null ? Boolean.TRUE : null);
         var options = Awq.Options.of(bits, scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0).withZeroPoint(!scheme.symmetric());
-        return calibrated("AWQ", options.describe(), ": α =", (model, calib, log, progress) -> Awq.apply(model, calib, options, log, progress));
+        return calibrated("AWQ", options.describe(), ": α =", (model, calib, log, progress) ->
+                org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture()) ? org.quant4j.method.awq.BertAwq.apply(model, calib, options, log)
+                        : Awq.apply(model, calib, options, log, progress));
     }
 
     /** The weight grid of a calibrated method, with the options that apply to RTN only refused. */

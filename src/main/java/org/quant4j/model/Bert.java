@@ -68,6 +68,12 @@ public final class Bert {
     public final boolean dynamicInt8Activations;
     /** LLM.int8() ({@link Llama#ACTIVATIONS_KEY} "llm-int8:6.0"): input columns with an |x| at or above it run in float; 0 when off. */
     public final float llmInt8Threshold;
+    /**
+     * Static W8A8 ({@link Llama#ACTIVATIONS_KEY} "int8-static"): each integer layer quantizes its input with one
+     * calibrated scale ({@code <layer>.input_scale}, {@link org.quant4j.method.actquant.ActivationQuant#staticInt8}).
+     */
+    public final boolean staticInt8Activations;
+    private final Map<String, Float> inputScales = new HashMap<>(); // weight name → static activation scale
 
     // ---- weights ----------------------------------------------------------------------------------------------
     private final Tensor wordEmbedding;      // [vocab, dim]
@@ -109,11 +115,16 @@ public final class Bert {
                     throw new Q4jException(model.source() + ": bad LLM.int8() threshold in '" + mode + "'");
                 }
             }
-        } else if (mode != null && !mode.equals("int8-dynamic")) {
-            throw new Q4jException(model.source() + ": BERT encoders support dynamic int8 activations and LLM.int8() only, not '" + mode + "'");
+        } else if (mode != null && !mode.equals("int8-dynamic") && !mode.equals("int8-static")) {
+            throw new Q4jException(model.source() + ": BERT encoders support dynamic or static int8 activations and LLM.int8() only, not '" + mode + "'");
         }
         llmInt8Threshold = threshold;
-        dynamicInt8Activations = mode != null && threshold == 0;
+        staticInt8Activations = "int8-static".equals(mode);
+        dynamicInt8Activations = mode != null && threshold == 0 && !staticInt8Activations;
+        for (Tensor t : model.tensors().values()) {
+            String name = t.name();
+            if (name.endsWith(Llama.INPUT_SCALE)) inputScales.put(name.substring(0, name.length() - Llama.INPUT_SCALE.length()) + ".weight", MatMul.toFloats(t)[0]);
+        }
         checkTensors(c, model.tensors(), model.source());
         int dim = c.dim();
         wordEmbedding = model.tensor(TOKEN_EMBD);
@@ -202,6 +213,11 @@ public final class Bert {
         if (observer != null) observer.onInput(w.name(), x, n, (int) w.cols());
         if (llmInt8Threshold > 0 && w.type() instanceof IntQuantType) LlmInt8Kernel.matmul(w, x, out, n, llmInt8Threshold);
         else if (dynamicInt8Activations && w.type() instanceof IntQuantType q && (q.bits() == 8 || q.bits() == 4)) MatMul.matmulA8(w, x, out, n, 0);
+        else if (staticInt8Activations && w.type() instanceof IntQuantType q && (q.bits() == 8 || q.bits() == 4)) {
+            Float scale = inputScales.get(w.name());
+            if (scale == null) throw new Q4jException(model.source() + ": static activation quantization needs " + w.name().replace(".weight", Llama.INPUT_SCALE));
+            MatMul.matmulA8(w, x, out, n, scale);
+        }
         else MatMul.matmul(w, x, out, n);
         int outDim = bias.length;
         for (int t = 0; t < n; t++) for (int i = 0; i < outDim; i++) out[t * outDim + i] += bias[i];
@@ -298,7 +314,7 @@ public final class Bert {
         layerNorm(x, n, dim, attnNormW[l], attnNormB[l], c.normEps());
 
         linear(wUp[l], bUp[l], siteInput(l, 2, x, n), up, n);
-        if (gelu == Gelu.ERF) for (int i = 0; i < up.length; i++) up[i] = geluErf(up[i]);
+        if (gelu == Gelu.ERF) org.quant4j.kernel.GeluKernel.geluErf(up, 0, up.length);
         else for (int i = 0; i < up.length; i++) up[i] = geluTanh(up[i]);
         linear(wDown[l], bDown[l], siteInput(l, 3, up, n), proj, n);
         for (int i = 0; i < n * dim; i++) x[i] += proj[i];
@@ -344,21 +360,13 @@ public final class Bert {
         }
     }
 
-    /** GELU(x) = x · Φ(x) = x/2 · (1 + erf(x / √2)). */
-    static float geluErf(float x) { return (float) (0.5 * x * (1 + erf(x / Math.sqrt(2)))); }
+    /** GELU(x) = x · Φ(x) = x/2 · (1 + erf(x / √2)) ({@link org.quant4j.kernel.GeluKernel}, which runs it over arrays). */
+    public static float geluErf(float x) { return org.quant4j.kernel.GeluKernel.geluErf(x); }
 
     /** GELU's tanh approximation: x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³))). */
-    static float geluTanh(float x) { return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))); }
+    public static float geluTanh(float x) { return (float) (0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)))); }
 
-    /** erf by the Chebyshev fit of erfc in Numerical Recipes (fractional error below 1.2e-7 everywhere). */
-    static double erf(double x) {
-        double z = Math.abs(x);
-        double t = 1 / (1 + 0.5 * z);
-        double erfc = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-                + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-                + t * (-0.82215223 + t * 0.17087277)))))))));
-        return x >= 0 ? 1 - erfc : erfc - 1;
-    }
+    static double erf(double x) { return org.quant4j.kernel.GeluKernel.erf(x); }
 
     /** Pools hidden states (n, dim) into one vector (dim): the mean over tokens or the first token, L2-normalised. */
     public static float[] pool(float[] h, int n, int dim, Pooling pooling, boolean normalize) {

@@ -114,6 +114,22 @@ class CliTest {
         assertTrue(html.contains("data:image/png;base64,") && html.contains("INT4 asymmetric g4") && !html.contains("src=\"http"), "self-contained");
     }
 
+    /** The lab's outlier plots on a BERT encoder (all-MiniLM-L6-v2's ONNX graph): the activations entering ffn_down, GELU's output. */
+    @Test
+    void inspectPlotsTheActivationOutliersOfAnEncoder(@TempDir Path dir) throws Exception {
+        Path onnx = org.quant4j.model.Encoders.onnx(org.quant4j.model.Encoders.MINILM);
+        Outcome o = run("inspect", onnx.toString(), "--tensor", "blk.5.ffn_down.weight", "--calibration", "data/text/tinystories_valid_excerpt.txt",
+                "--samples", "2", "-o", dir.toString());
+        assertEquals(0, o.code(), o.err());
+        assertTrue(o.out().contains("token_embd.weight") && o.out().contains("activations entering blk.5.ffn_down.weight: "), o.out());
+        for (String png : new String[]{"histogram.png", "channels.png", "activation-histogram.png", "activation-channels.png", "activation-tokens.png", "activation-map.png"}) {
+            byte[] b = Files.readAllBytes(dir.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
+        }
+        String html = Files.readString(dir.resolve("report.html"));
+        assertTrue(html.contains("Activations entering blk.5.ffn_down.weight") && html.contains("normal outlier channels"), "activation section");
+    }
+
     /** The golden check: stories260K at temperature 0 from "Once upon a time" tells llama2.c's documented story. */
     @Test
     void generateTellsTheKnownStory() {

@@ -66,6 +66,24 @@ class BertQuantizeTest {
         assertTrue(w4 > 0.9 && w4 < w8, "W4 g32 " + w4 + " vs W8 " + w8);
     }
 
+    @Test void staticW8A8UsesOneCalibratedScalePerLayer() {
+        int[][] calibration = org.quant4j.eval.EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 32).stream()
+                .map(s -> tokenizer.encode(s, true, false)).toArray(int[][]::new);
+        Model w8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR);
+        Model st = ActivationQuant.staticInt8(w8, calibration);
+        assertTrue(new Bert(st).staticInt8Activations);
+        float s0 = org.quant4j.kernel.MatMul.toFloats(st.tensor("blk.0.ffn_down" + Llama.INPUT_SCALE))[0];
+        assertTrue(s0 > 0, "a calibrated scale");
+        double w8c = minCosine(w8), stat = minCosine(st), dyn = minCosine(ActivationQuant.dynamicInt8(w8));
+        // one scale per layer, calibrated on TinyStories, sees the test sentences' outliers saturate: it must differ
+        // from (and be worse than) both float activations and a scale per token, and still be a usable encoder
+        Model tiny = st.withTensors(java.util.Map.of("blk.0.ffn_down" + Llama.INPUT_SCALE, org.quant4j.tensor.Tensor.ofFloats("blk.0.ffn_down" + Llama.INPUT_SCALE, new float[]{s0 / 64}, 1)));
+        double clipped = minCosine(tiny);
+        System.out.printf("min cosine to FP32: W8 %.6f, W8A8 dynamic %.6f, W8A8 static %.6f, static with blk.0.ffn_down's range cut 64x %.6f%n", w8c, dyn, stat, clipped);
+        assertTrue(stat < w8c && stat > 0.95, "static " + stat + " vs W8 " + w8c);
+        assertTrue(clipped < stat, "the stored scale is the one used: cutting it saturates more (" + clipped + " vs " + stat + ")");
+    }
+
     @Test void quantizedEmbeddingTablesRunThroughTheSameLookups() {
         Model m = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), Pattern.compile("^(token_embd|position_embd)\\.weight$"));
         assertInstanceOf(IntQuantType.class, m.tensor(Bert.TOKEN_EMBD).type());

@@ -4,6 +4,7 @@ import org.quant4j.io.gguf.GgufModelWriter;
 import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.kernel.Parallel;
 import org.quant4j.method.actquant.ActivationQuant;
+import org.quant4j.method.encoder.EncoderGptq;
 import org.quant4j.method.encoder.EncoderTransforms;
 import org.quant4j.method.gptq.Gptq;
 import org.quant4j.method.kquant.GgufQuantize;
@@ -105,8 +106,18 @@ public final class EncoderComparison {
             variants.add(lazy("quant4j LLM.int8() (threshold 6)", () -> LlmInt8.apply(f32, 6f), null, tmp));
             variants.add(lazy("quant4j online Hadamard rotation + RTN W4 g32 sym", () -> Rtn.apply(EncoderTransforms.rotate(f32, 1234),
                     new Rtn.Options(QuantScheme.symmetric(4, Granularity.CHANNEL).withGroupSize(32), Calibrator.MIN_MAX, linear, null)), null, tmp));
-            // AWQ (method/awq, being written): add its row here, e.g. lazy("quant4j AWQ W4 g32", () -> Awq.apply(f32, calib, ...), null, tmp);
-            // Bert.setObserver sees every linear layer's input, and SequentialCalibration.stack runs BERT blocks one at a time.
+            variants.add(lazy("quant4j AWQ W4 g32 asym (online scales)", () -> org.quant4j.method.awq.BertAwq.apply(f32, calib,
+                    org.quant4j.method.awq.Awq.Options.of(4, 32), null), null, tmp));
+            variants.add(lazy("quant4j GPTQ W4 g32 asym act-order, clipped grid", () -> EncoderGptq.apply(f32, calib,
+                    new Gptq.Options(4, false, 32, true, true, 0.3, 128, true), EncoderGptq.Options.clipped(), null), null, tmp));
+            variants.add(lazy("quant4j GPTQ W4 g32 asym act-order, clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, calib,
+                    new Gptq.Options(4, false, 32, true, true, 0.3, 128, true), EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null), null, tmp));
+            // static W8A8: one calibrated scale per layer input (min-max over the calibration sentences)
+            variants.add(lazy("quant4j RTN W8 per-channel, A8 static", () -> ActivationQuant.staticInt8(
+                    Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null)), calib), null, tmp));
+            variants.add(lazy("quant4j SmoothQuant (online smoothing) W8A8 static", () -> ActivationQuant.staticInt8(Rtn.apply(
+                    EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, calib), 0.5f),
+                    new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null)), calib), null, tmp));
             for (LlamaFileType ft : new LlamaFileType[]{LlamaFileType.Q8_0, LlamaFileType.Q6_K, LlamaFileType.Q4_K_M}) {
                 variants.add(lazy("quant4j GGUF " + ft + " (llama-quantize's mix)", () -> GgufQuantize.apply(f32, GgufQuantize.Options.of(ft)), ft + ".gguf", tmp));
             }

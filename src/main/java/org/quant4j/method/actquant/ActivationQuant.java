@@ -2,6 +2,7 @@ package org.quant4j.method.actquant;
 
 import org.quant4j.format.IntQuantType;
 import org.quant4j.io.gguf.GgufValue;
+import org.quant4j.model.Bert;
 import org.quant4j.model.Llama;
 import org.quant4j.model.Model;
 import org.quant4j.tensor.Tensor;
@@ -32,18 +33,27 @@ public final class ActivationQuant {
     public static Model staticInt8(Model model, int[][] calibration) {
         requireInt8Weights(model);
         Map<String, Float> absMax = new HashMap<>();
-        Llama llama = new Llama(model);
-        llama.setObserver((name, x, batch, cols) -> {
+        Llama.LinearObserver observer = (name, x, batch, cols) -> {
             float m = absMax.getOrDefault(name, 0f);
             for (int i = 0; i < batch * cols; i++) m = Math.max(m, Math.abs(x[i]));
             absMax.put(name, m);
-        });
-        int longest = 1;
-        for (int[] seq : calibration) longest = Math.max(longest, seq.length);
-        Llama.State state = llama.newState(longest, Math.min(longest, 256));
-        for (int[] seq : calibration) {
-            state.reset();
-            llama.forward(state, seq, false);
+        };
+        if (Bert.ARCHITECTURE.equals(model.config().architecture())) {
+            // an encoder: each calibration sequence is one sentence ([CLS] … [SEP]); the observer sees each layer's
+            // input after any online smoothing or rotation, which is what the integer kernel quantizes
+            Bert bert = new Bert(model);
+            bert.setObserver(observer);
+            for (int[] seq : calibration) bert.hiddenStates(bert.truncate(seq), null);
+        } else {
+            Llama llama = new Llama(model);
+            llama.setObserver(observer);
+            int longest = 1;
+            for (int[] seq : calibration) longest = Math.max(longest, seq.length);
+            Llama.State state = llama.newState(longest, Math.min(longest, 256));
+            for (int[] seq : calibration) {
+                state.reset();
+                llama.forward(state, seq, false);
+            }
         }
         Map<String, Tensor> scales = new LinkedHashMap<>();
         for (Tensor t : model.tensors().values()) {

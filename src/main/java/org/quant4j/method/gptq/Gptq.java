@@ -393,6 +393,21 @@ public final class Gptq {
 
     /** GPTQ on one weight matrix w (rows, cols) with a prepared Hessian. */
     public static Result quantize(float[] weight, int rows, int cols, Prepared prep, Options o) {
+        return quantize(weight, rows, cols, prep, o, null);
+    }
+
+    /**
+     * Chooses the static groups' grids: fills scale and zero (rows, groups) for w (rows, cols), dead columns already
+     * zeroed, in the original column order. {@link #findParams} (min/max) is the default; a caller can search clipped
+     * ranges instead (method/encoder's MSE grid).
+     */
+    @FunctionalInterface
+    public interface StaticGrid {
+        void fill(float[] w, int rows, int cols, Options o, float[] scale, float[] zero);
+    }
+
+    /** As {@link #quantize(float[], int, int, Prepared, Options)}; with static groups, {@code grid} (if not null) picks their grids. */
+    public static Result quantize(float[] weight, int rows, int cols, Prepared prep, Options o, StaticGrid grid) {
         if (prep.cols() != cols) throw new Q4jException("GPTQ: Hessian of " + prep.cols() + " columns for a weight of " + cols);
         int maxq = o.maxq(), gs = o.groupSize(), blockSize = o.blockSize();
         int groups = gs == 0 ? 1 : (cols + gs - 1) / gs;
@@ -402,7 +417,9 @@ public final class Gptq {
             for (int r = 0; r < rows; r++) findParams(w0, r * cols, cols, o, scale, zero, r);
         }
         for (int c = 0; c < cols; c++) if (prep.dead()[c]) for (int r = 0; r < rows; r++) w0[r * cols + c] = 0;
-        if (gs > 0 && o.staticGroups()) {
+        if (gs > 0 && o.staticGroups() && grid != null) {
+            grid.fill(w0, rows, cols, o, scale, zero);
+        } else if (gs > 0 && o.staticGroups()) {
             for (int r = 0; r < rows; r++) {
                 for (int g = 0; g < groups; g++) findParams(w0, r * cols + g * gs, Math.min(gs, cols - g * gs), o, scale, zero, r * groups + g);
             }

@@ -1,0 +1,85 @@
+package org.quant4j.method.encoder;
+
+import org.junit.jupiter.api.Test;
+import org.quant4j.method.gptq.Gptq;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The clipped static grids EncoderGptq gives GPTQ, on a small random layer. */
+class EncoderGptqTest {
+    static final int ROWS = 8, COLS = 96, TOKENS = 300;
+    static final Gptq.Options G = new Gptq.Options(4, false, 32, true, true, 0.01, 128, true);
+
+    /** w (rows, cols) Gaussian with one 8× outlier in most groups; H from Gaussian inputs with uneven channel scales. */
+    static float[] weights(Random r) {
+        float[] w = new float[ROWS * COLS];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian() * 0.05f;
+        for (int row = 0; row < ROWS; row++) for (int g = 0; g < COLS / 32; g++) if (r.nextInt(4) != 0) w[row * COLS + g * 32 + r.nextInt(32)] *= 8;
+        return w;
+    }
+
+    static Gptq.Hessian hessian(Random r) {
+        float[] x = new float[TOKENS * COLS];                            // (tokens, cols)
+        for (int t = 0; t < TOKENS; t++) for (int c = 0; c < COLS; c++) x[t * COLS + c] = (float) r.nextGaussian() * (1 + c % 7);
+        Gptq.Hessian h = new Gptq.Hessian(COLS);
+        h.add(x, TOKENS);
+        return h;
+    }
+
+    static float[] diag(Gptq.Hessian h) {
+        float[] d = new float[COLS];
+        for (int i = 0; i < COLS; i++) d[i] = (float) h.values()[i * COLS + i];
+        return d;
+    }
+
+    @Test void withoutShrinkingTheGridIsGptqsOwnMinMaxGrid() {
+        Random r = new Random(7);
+        float[] w = weights(r);
+        Gptq.Hessian h = hessian(r);
+        float[] d = diag(h);
+        Gptq.Prepared prep = Gptq.prepare(h.values(), COLS, G, null);
+        Gptq.Result plain = Gptq.quantize(w, ROWS, COLS, prep, G);
+        Gptq.Result hooked = Gptq.quantize(w, ROWS, COLS, prep, G,
+                (ww, rows, cols, o, scale, zero) -> EncoderGptq.clippedGrid(ww, rows, cols, o, d, new EncoderGptq.Options(true, 0, 100, null), scale, zero));
+        assertArrayEquals(plain.scale(), hooked.scale());
+        assertArrayEquals(plain.zero(), hooked.zero());
+        assertArrayEquals(plain.codes(), hooked.codes());
+        Gptq.Result clipped = Gptq.quantize(w, ROWS, COLS, prep, G,
+                (ww, rows, cols, o, scale, zero) -> EncoderGptq.clippedGrid(ww, rows, cols, o, d, EncoderGptq.Options.clipped(), scale, zero));
+        assertFalse(java.util.Arrays.equals(plain.scale(), clipped.scale()), "the hook's grids are the ones GPTQ uses");
+        assertNotNull(clipped.toTensor("w"), "static groups: storable");
+    }
+
+    @Test void clippedGridsLowerTheWeightedErrorOfGroupsWithOutliers() {
+        Random r = new Random(11);
+        float[] w = weights(r);
+        float[] d = diag(hessian(r));
+        int groups = COLS / 32;
+        float[] s0 = new float[ROWS * groups], z0 = new float[ROWS * groups], s1 = new float[ROWS * groups], z1 = new float[ROWS * groups];
+        EncoderGptq.clippedGrid(w, ROWS, COLS, G, d, new EncoderGptq.Options(true, 0, 100, null), s0, z0);
+        EncoderGptq.clippedGrid(w, ROWS, COLS, G, d, EncoderGptq.Options.clipped(), s1, z1);
+        int lower = 0;
+        for (int row = 0; row < ROWS; row++) {
+            for (int g = 0; g < groups; g++) {
+                int p = row * groups + g;
+                double e0 = error(w, row * COLS + g * 32, d, g * 32, s0[p], z0[p]), e1 = error(w, row * COLS + g * 32, d, g * 32, s1[p], z1[p]);
+                assertTrue(e1 <= e0, "group " + p + ": clipped " + e1 + " > min/max " + e0);
+                if (e1 < e0) lower++;
+                assertTrue(s1[p] <= s0[p], "a clipped range is never wider");
+            }
+        }
+        assertTrue(lower >= ROWS * groups / 2, "clipping helped in only " + lower + " of " + ROWS * groups + " groups");
+    }
+
+    static double error(float[] w, int off, float[] d, int c0, float s, float z) {
+        double e = 0;
+        for (int i = 0; i < 32; i++) {
+            float q = Math.clamp((float) Math.rint(w[off + i] / s) + z, 0f, 15f);
+            double diff = w[off + i] - s * (q - z);
+            e += d[c0 + i] * diff * diff;
+        }
+        return e;
+    }
+}

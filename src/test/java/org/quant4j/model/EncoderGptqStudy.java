@@ -1,0 +1,143 @@
+package org.quant4j.model;
+
+import org.quant4j.eval.EmbeddingAgreement;
+import org.quant4j.io.onnx.OnnxModelReader;
+import org.quant4j.kernel.Parallel;
+import org.quant4j.method.encoder.EncoderGptq;
+import org.quant4j.method.encoder.EncoderTransforms;
+import org.quant4j.method.gptq.Gptq;
+import org.quant4j.method.rtn.Rtn;
+import org.quant4j.quant.Calibrator;
+import org.quant4j.quant.Granularity;
+import org.quant4j.quant.QuantScheme;
+import org.quant4j.tokenizer.Tokenizer;
+import org.quant4j.tokenizer.Tokenizers;
+
+import java.nio.file.Path;
+import java.util.*;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
+/**
+ * Issue 8, item 4 at 4 bits: what limits GPTQ on all-MiniLM-L6-v2, and which variant reaches min cosine 0.99. Accuracy
+ * only (no timing): the quant4j FP32 model is the reference (it matches ONNX Runtime's FP32 to 2.5e-6); the evaluation
+ * sentences are the first N of the text, exactly EncoderComparison's corpus, and every calibration set is disjoint
+ * from them.
+ * <pre>
+ *   java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes:$(cat target/test.cp) \
+ *        org.quant4j.model.EncoderGptqStudy ../shared/text/wikitext-2-raw/wiki.test.raw 150 50 2 [REGEX]
+ * </pre>
+ * Arguments: text, evaluation sentences, queries, threads, a regex selecting the variants.
+ */
+public final class EncoderGptqStudy {
+
+    public static void main(String[] args) {
+        Path text = Path.of(args[0]);
+        int corpus = Integer.parseInt(args[1]), queries = Integer.parseInt(args[2]);
+        Parallel.setThreads(Integer.parseInt(args[3]));
+        Pattern only = Pattern.compile(args.length > 4 ? args[4] : ".*");
+        Model f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
+        Tokenizer tok = Tokenizers.fromMetadata(f32.metadata(), f32.source());
+        Bert base = new Bert(f32);
+        List<String> all = EmbeddingAgreement.sentences(text, 100_000);
+        List<int[]> eval = all.subList(0, corpus).stream().map(s -> base.truncate(tok.encode(s, true, false))).toList();
+        float[][] reference = eval.stream().map(base::embed).toArray(float[][]::new);
+        // calibration sets, all disjoint from the evaluation sentences
+        int[][] next128 = ids(base, tok, all.subList(corpus, corpus + 128));                       // EncoderComparison's set
+        int[][] wiki512 = ids(base, tok, all.subList(all.size() - 512, all.size()));               // the end of the file
+        List<String> mixed = new ArrayList<>(all.subList(all.size() - 128, all.size()));
+        mixed.addAll(EmbeddingAgreement.sentences(Path.of("/work/shared/text/tinyshakespeare.txt"), 64));
+        mixed.addAll(EmbeddingAgreement.sentences(Path.of("data/text/tinystories_sample.txt"), 64));
+        int[][] mixed256 = ids(base, tok, mixed);                                                   // ≈256: wiki tail, Shakespeare, TinyStories
+        System.out.printf(Locale.ROOT, "%d evaluation sentences (of %d in %s), %d queries; calibration: next128 %d, wiki512 %d, mixed256 %d sentences%n",
+                corpus, all.size(), text, queries, next128.length, wiki512.length, mixed256.length);
+
+        Pattern linear = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+        QuantScheme w4 = QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32);
+        QuantScheme w8 = QuantScheme.symmetric(8, Granularity.CHANNEL);
+        Map<String, Supplier<Model>> variants = new LinkedHashMap<>();
+        variants.put("RTN W4 g32 asym, all linears", () -> rtn(f32, w4, linear));
+        for (String kind : Bert.LINEAR) {
+            variants.put("sensitivity: RTN W4 g32 asym only " + kind, () -> rtn(f32, w4, Pattern.compile("^blk\\.\\d+\\." + kind + "\\.weight$")));
+        }
+        for (int layer = 0; layer < f32.config().nLayers(); layer++) {
+            int l = layer;
+            variants.put("sensitivity: RTN W4 g32 asym only blk." + l, () -> rtn(f32, w4, Pattern.compile("^blk\\." + l + "\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$")));
+        }
+        variants.put("sensitivity: RTN W4 g32 asym only token_embd", () -> rtn(f32, w4, Pattern.compile("^token_embd\\.weight$")));
+        Gptq.Options g32 = new Gptq.Options(4, false, 32, true, true, 0.3, 128, true);
+        Gptq.Options g64 = new Gptq.Options(4, false, 64, true, true, 0.3, 128, true);
+        Map<String, Model> cache = new HashMap<>();
+        Supplier<Model> gptqBase = () -> cache.computeIfAbsent("base", k -> Gptq.apply(f32, next128, g32, null, null));
+        variants.put("GPTQ g32 next128 (baseline)", gptqBase);
+        for (String kind : Bert.LINEAR) {
+            variants.put("GPTQ g32 next128, " + kind + " back to RTN W8", () -> gptqBase.get().withTensors(eightBit(f32, kind, w8)));
+        }
+        variants.put("GPTQ g32 next128 percdamp 0.01", () -> Gptq.apply(f32, next128, new Gptq.Options(4, false, 32, true, true, 0.01, 128, true), null, null));
+        variants.put("GPTQ g32 next128 percdamp 0.1", () -> Gptq.apply(f32, next128, new Gptq.Options(4, false, 32, true, true, 0.1, 128, true), null, null));
+        variants.put("GPTQ g32 wiki512", () -> Gptq.apply(f32, wiki512, g32, null, null));
+        variants.put("GPTQ g32 mixed256", () -> Gptq.apply(f32, mixed256, g32, null, null));
+        variants.put("GPTQ g64 mixed256", () -> Gptq.apply(f32, mixed256, g64, null, null));
+        variants.put("GPTQ g32 mixed256 clipped grid", () -> EncoderGptq.apply(f32, mixed256, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 wiki512 clipped grid", () -> EncoderGptq.apply(f32, wiki512, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 mixed256 clipped grid, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_down")), null));
+        variants.put("GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(f32, next128, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 next128 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v + attn_output W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v|attn_output")), null));
+        variants.put("GPTQ g32 next128 clipped grid, attn_v + ffn_up W8", () -> EncoderGptq.apply(f32, next128, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("attn_v|ffn_up")), null));
+        variants.put("GPTQ g32 mixed256 clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, mixed256, g32,
+                EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null));
+        variants.put("GPTQ g32 mixed256, ffn_down W8", () -> EncoderGptq.apply(f32, mixed256, g32,
+                new EncoderGptq.Options(false, 0.2, 100, Pattern.compile("ffn_down")), null));
+        variants.put("GPTQ g32 next128 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32, null, null));
+        variants.put("GPTQ g32 next128 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32, EncoderGptq.Options.clipped(), null));
+        variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
+        variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
+
+        variants.put("AWQ W4 g32 asym next128 (online scales)", () -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
+                org.quant4j.method.awq.Awq.Options.of(4, 32), null));
+        Supplier<Model> rtnW8 = () -> rtn(f32, w8, linear);
+        variants.put("RTN W8 per-channel, A8 dynamic", () -> org.quant4j.method.actquant.ActivationQuant.dynamicInt8(rtnW8.get()));
+        variants.put("RTN W8 per-channel, A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(rtnW8.get(), next128));
+        variants.put("SmoothQuant (online smoothing, α 0.5) W8A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(
+                rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f), w8, linear), next128));
+
+        System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
+        System.out.println("|---|---:|---:|---:|---:|");
+        for (var v : variants.entrySet()) {
+            if (!only.matcher(v.getKey()).find()) continue;
+            long t0 = System.nanoTime();
+            Model m = v.getValue().get();
+            Bert b = new Bert(m);
+            float[][] e = eval.stream().map(b::embed).toArray(float[][]::new);
+            EmbeddingAgreement.Result r = EmbeddingAgreement.compare(reference, e, queries);
+            int worst = 0;
+            for (int i = 0; i < e.length; i++) if (Bert.cosine(reference[i], e[i]) < Bert.cosine(reference[worst], e[worst])) worst = i;
+            System.out.printf(Locale.ROOT, "    worst: sentence %d (%d tokens): %s%n", worst, eval.get(worst).length, all.get(worst));
+            System.out.printf(Locale.ROOT, "| %s | %.1f | %.6f | %.6f | %.2f %% |   (%.0f s)%n", v.getKey(), m.byteSize() / 1048576.0,
+                    r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    static int[][] ids(Bert bert, Tokenizer tok, List<String> sentences) {
+        return sentences.stream().map(s -> bert.truncate(tok.encode(s, true, false))).toArray(int[][]::new);
+    }
+
+    static Model rtn(Model m, QuantScheme s, Pattern include) {
+        return Rtn.apply(m, new Rtn.Options(s, Calibrator.MIN_MAX, include, Pattern.compile("^$")));
+    }
+
+    /** The float weights of one kind of layer, to be re-quantized at 8 bits. */
+    static Map<String, org.quant4j.tensor.Tensor> eightBit(Model f32, String kind, QuantScheme w8) {
+        Model q = rtn(f32, w8, Pattern.compile("^blk\\.\\d+\\." + kind + "\\.weight$"));
+        Map<String, org.quant4j.tensor.Tensor> out = new LinkedHashMap<>();
+        for (var t : q.tensors().values()) if (t.name().matches("^blk\\.\\d+\\." + kind + "\\.weight$")) out.put(t.name(), t);
+        return out;
+    }
+}
