@@ -8,7 +8,6 @@ import org.quant4j.format.GgmlType;
 import org.quant4j.format.IntQuantType;
 import org.quant4j.io.ModelLoader;
 import org.quant4j.io.gguf.GgufModelWriter;
-import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.method.actquant.ActivationQuant;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.quant.Calibrator;
@@ -24,30 +23,22 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** all-MiniLM-L6-v2 through quant4j's RTN: how close the embeddings stay, and the GGUF export of it. */
 class BertQuantizeTest {
-    static final Pattern LINEAR = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+    static final Pattern LINEAR = Encoders.LINEAR;
+    static Encoders.MiniLm minilm;
     static Model f32;
-    static Bert reference;
-    static Tokenizer tokenizer;
 
     @BeforeAll static void load() {
-        f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
-        reference = new Bert(f32);
-        tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
+        minilm = new Encoders.MiniLm();
+        f32 = minilm.f32;
     }
 
-    @AfterAll static void close() { if (f32 != null) f32.close(); }
+    @AfterAll static void close() { if (minilm != null) minilm.close(); }
 
     static Model rtn(Model m, QuantScheme s, Pattern include) {
         return Rtn.apply(m, new Rtn.Options(s, Calibrator.MIN_MAX, include, Pattern.compile("^$")));
     }
 
-    /** The smallest cosine similarity to the FP32 embedding over the test sentences. */
-    static double minCosine(Model m) {
-        Bert b = new Bert(m);
-        double min = 1;
-        for (String s : Encoders.SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
-        return min;
-    }
+    static double minCosine(Model m) { return minilm.minCosine(m); }
 
     @Test void rtnQuantizesOnlyTheLinearLayers() {
         Model w8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR);
@@ -67,8 +58,7 @@ class BertQuantizeTest {
     }
 
     @Test void staticW8A8UsesOneCalibratedScalePerLayer() {
-        int[][] calibration = org.quant4j.eval.EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 32).stream()
-                .map(s -> tokenizer.encode(s, true, false)).toArray(int[][]::new);
+        int[][] calibration = minilm.calibration(32);
         Model w8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR);
         Model st = ActivationQuant.staticInt8(w8, calibration);
         assertTrue(new Bert(st).staticInt8Activations);
@@ -103,7 +93,7 @@ class BertQuantizeTest {
             Tokenizer tok = Tokenizers.fromMetadata(back.metadata(), back.source());
             for (String s : Encoders.SENTENCES) {
                 int[] ids = tok.encode(s, true, false);
-                assertArrayEquals(tokenizer.encode(s, true, false), ids, s);
+                assertArrayEquals(minilm.tokenizer.encode(s, true, false), ids, s);
                 // Q8_0 is the same bytes as INT8 g32 symmetric: with float activations the same function exactly; by
                 // default Q8_0 also quantizes its activations to 8 bits, as llama.cpp does, which moves little
                 org.quant4j.kernel.Kernels.setQ8Activations(false);

@@ -11,6 +11,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Map;
+import java.util.regex.Pattern;
+
+import org.quant4j.eval.EmbeddingAgreement;
+import org.quant4j.io.onnx.OnnxModelReader;
+import org.quant4j.tokenizer.Tokenizer;
+import org.quant4j.tokenizer.Tokenizers;
 
 /**
  * The real encoders the tests use: langchain4j's all-MiniLM-L6-v2 jars from Maven Central (test dependencies; the
@@ -24,6 +30,41 @@ public final class Encoders {
     public static final String MINILM_Q = "all-minilm-l6-v2-q";
     /** BAAI/bge-small-en-v1.5 (MIT), langchain4j's bge-small-en-v15 jar: CLS pooling, 12 layers. */
     public static final String BGE_SMALL = "bge-small-en-v1.5";
+
+    /** BERT's linear layers (the tensors quantization methods rewrite). */
+    public static final Pattern LINEAR = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+
+    /**
+     * all-MiniLM-L6-v2 loaded once for a test class: the FP32 model, quant4j's forward pass of it as the reference,
+     * its tokenizer, and calibration sentences from the bundled TinyStories excerpt (never the test sentences).
+     */
+    public static final class MiniLm implements AutoCloseable {
+        public final Model f32;
+        public final Bert reference;
+        public final Tokenizer tokenizer;
+
+        public MiniLm() {
+            f32 = OnnxModelReader.load(onnx(MINILM));
+            reference = new Bert(f32);
+            tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
+        }
+
+        /** The first {@code n} sentences of the TinyStories excerpt as [CLS] … [SEP] token ids, truncated to the model. */
+        public int[][] calibration(int n) {
+            return EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), n).stream()
+                    .map(s -> reference.truncate(tokenizer.encode(s, true, false))).toArray(int[][]::new);
+        }
+
+        /** The smallest cosine similarity of m's embeddings to the FP32 ones over {@link #SENTENCES}. */
+        public double minCosine(Model m) {
+            Bert b = new Bert(m);
+            double min = 1;
+            for (String s : SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
+            return min;
+        }
+
+        @Override public void close() { f32.close(); }
+    }
 
     /** Sentences with what a tokenizer has to get right: case, accents, punctuation, digits, CJK, emoji, length. */
     public static final String[] SENTENCES = {

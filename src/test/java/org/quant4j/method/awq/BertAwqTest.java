@@ -3,9 +3,7 @@ package org.quant4j.method.awq;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.quant4j.eval.EmbeddingAgreement;
 import org.quant4j.format.IntQuantType;
-import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.method.rtn.Rtn;
 import org.quant4j.model.Bert;
 import org.quant4j.model.Encoders;
@@ -13,42 +11,31 @@ import org.quant4j.model.Model;
 import org.quant4j.quant.Calibrator;
 import org.quant4j.quant.Granularity;
 import org.quant4j.quant.QuantScheme;
-import org.quant4j.tokenizer.Tokenizer;
-import org.quant4j.tokenizer.Tokenizers;
 
-import java.nio.file.Path;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /** AWQ on a post-LayerNorm encoder: all-MiniLM-L6-v2, scales online (q/k/v, up, down) or folded (v → o). */
 class BertAwqTest {
+    static Encoders.MiniLm minilm;
     static Model f32;
-    static Bert reference;
-    static Tokenizer tokenizer;
     static int[][] calibration;
 
     @BeforeAll static void load() {
-        f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
-        reference = new Bert(f32);
-        tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
-        calibration = EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 32).stream()
-                .map(s -> reference.truncate(tokenizer.encode(s, true, false))).toArray(int[][]::new);
+        minilm = new Encoders.MiniLm();
+        f32 = minilm.f32;
+        calibration = minilm.calibration(32);
     }
 
-    @AfterAll static void close() { if (f32 != null) f32.close(); }
+    @AfterAll static void close() { if (minilm != null) minilm.close(); }
 
     /** α on a grid of 10 instead of 20: half the search time in a unit test. */
     static Awq.Options coarse(Awq.Options o) {
         return new Awq.Options(o.bits(), o.groupSize(), o.zeroPoint(), 10, o.maxShrink(), o.clipGrid(), o.clipTokens(), o.clip(), o.quantize());
     }
 
-    static double minCosine(Model m) {
-        Bert b = new Bert(m);
-        double min = 1;
-        for (String s : Encoders.SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
-        return min;
-    }
+    static double minCosine(Model m) { return minilm.minCosine(m); }
 
     @Test void foldedAndOnlineScalesLeaveTheFloatFunctionUnchanged() {
         Model scaled = BertAwq.apply(f32, calibration, coarse(Awq.Options.of(4, 32).scalesOnly()), null);

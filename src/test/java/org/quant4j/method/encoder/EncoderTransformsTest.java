@@ -3,9 +3,7 @@ package org.quant4j.method.encoder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.quant4j.eval.EmbeddingAgreement;
 import org.quant4j.format.IntQuantType;
-import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.method.actquant.ActivationQuant;
 import org.quant4j.method.llmint8.LlmInt8;
 import org.quant4j.method.rtn.Rtn;
@@ -15,10 +13,7 @@ import org.quant4j.model.Model;
 import org.quant4j.quant.Calibrator;
 import org.quant4j.quant.Granularity;
 import org.quant4j.quant.QuantScheme;
-import org.quant4j.tokenizer.Tokenizer;
-import org.quant4j.tokenizer.Tokenizers;
 
-import java.nio.file.Path;
 import java.util.Map;
 import java.util.regex.Pattern;
 
@@ -26,28 +21,20 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** LLM.int8(), SmoothQuant and online rotations on all-MiniLM-L6-v2 (post-LayerNorm), against the FP32 embeddings. */
 class EncoderTransformsTest {
-    static final Pattern LINEAR = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
+    static final Pattern LINEAR = Encoders.LINEAR;
+    static Encoders.MiniLm minilm;
     static Model f32;
-    static Bert reference;
-    static Tokenizer tokenizer;
     static int[][] calibration;
 
     @BeforeAll static void load() {
-        f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
-        reference = new Bert(f32);
-        tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
-        calibration = EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 32).stream()
-                .map(s -> reference.truncate(tokenizer.encode(s, true, false))).toArray(int[][]::new);
+        minilm = new Encoders.MiniLm();
+        f32 = minilm.f32;
+        calibration = minilm.calibration(32);
     }
 
-    @AfterAll static void close() { if (f32 != null) f32.close(); }
+    @AfterAll static void close() { if (minilm != null) minilm.close(); }
 
-    static double minCosine(Model m) {
-        Bert b = new Bert(m);
-        double min = 1;
-        for (String s : Encoders.SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
-        return min;
-    }
+    static double minCosine(Model m) { return minilm.minCosine(m); }
 
     static Model rtn(Model m, QuantScheme s) { return Rtn.apply(m, new Rtn.Options(s, Calibrator.MIN_MAX, LINEAR, null)); }
 

@@ -3,48 +3,33 @@ package org.quant4j.method.gptq;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.quant4j.eval.EmbeddingAgreement;
 import org.quant4j.format.IntQuantType;
-import org.quant4j.io.onnx.OnnxModelReader;
 import org.quant4j.method.rtn.Rtn;
-import org.quant4j.model.Bert;
 import org.quant4j.model.Encoders;
 import org.quant4j.model.Model;
 import org.quant4j.quant.Calibrator;
 import org.quant4j.quant.Granularity;
 import org.quant4j.quant.QuantScheme;
-import org.quant4j.tokenizer.Tokenizer;
-import org.quant4j.tokenizer.Tokenizers;
 
-import java.nio.file.Path;
-import java.util.List;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /** GPTQ on an encoder: all-MiniLM-L6-v2 block by block through the BERT stack, calibrated on TinyStories sentences. */
 class BertGptqTest {
+    static Encoders.MiniLm minilm;
     static Model f32;
-    static Bert reference;
-    static Tokenizer tokenizer;
     static int[][] calibration;
 
     @BeforeAll static void load() {
-        f32 = OnnxModelReader.load(Encoders.onnx(Encoders.MINILM));
-        reference = new Bert(f32);
-        tokenizer = Tokenizers.fromMetadata(f32.metadata(), f32.source());
-        List<String> sentences = EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 64);
-        calibration = sentences.stream().map(s -> reference.truncate(tokenizer.encode(s, true, false))).toArray(int[][]::new);
+        minilm = new Encoders.MiniLm();
+        f32 = minilm.f32;
+        calibration = minilm.calibration(64);
     }
 
-    @AfterAll static void close() { if (f32 != null) f32.close(); }
+    @AfterAll static void close() { if (minilm != null) minilm.close(); }
 
-    static double minCosine(Model m) {
-        Bert b = new Bert(m);
-        double min = 1;
-        for (String s : Encoders.SENTENCES) min = Math.min(min, Bert.cosine(reference.embed(tokenizer, s), b.embed(tokenizer, s)));
-        return min;
-    }
+    static double minCosine(Model m) { return minilm.minCosine(m); }
 
     @Test void fourBitGptqRunsThroughTheEncoderAndBeatsRtn() {
         // the test sentences (accents, CJK, emoji, arithmetic) are far from TinyStories: more dampening generalises better
