@@ -17,7 +17,8 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class Q8KernelParityTest {
 
-    private static float[] gaussian(int n, long seed, boolean outliers) {
+    /** Standard normal values, one in 40 of them times 30 when {@code outliers}. */
+    static float[] gaussian(int n, long seed, boolean outliers) {
         SplittableRandom rng = new SplittableRandom(seed);
         float[] x = new float[n];
         for (int i = 0; i < n; i++) x[i] = (float) (rng.nextGaussian() * (outliers && rng.nextInt(40) == 0 ? 30 : 1));
@@ -54,8 +55,9 @@ class Q8KernelParityTest {
         }
     }
 
+    /** Every type on 8-bit activations, the ones in {@link Q8KernelsLegacy} and {@link Q8KernelsK} included. */
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    @EnumSource(names = {"Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "Q2_K", "Q3_K", "IQ4_XS"})
     void quantizedActivationsStayCloseToTheFloatProduct(GgmlType type) {
         int cols = 1024, rows = 33;
         Tensor t = BlockKernelParityTest.randomTensor(type, rows, cols, 5);
