@@ -266,21 +266,7 @@ public final class Awq {
         // G_g = mean over sampled tokens of x_g x_gᵀ, one (n, n) block per group
         float[][] gram = new float[groups][];                            // [group](n, n)
         Parallel.forRange(groups, 1, (g0, g1) -> {
-            for (int g = g0; g < g1; g++) {
-                int c0 = g * gs, n = Math.min(gs, cols - c0);
-                double[] acc = new double[n * n];
-                for (int t = 0; t < sampled; t++) {
-                    int xo = t * cols + c0;
-                    for (int i = 0; i < n; i++) {
-                        double xi = x[xo + i];
-                        if (xi == 0) continue;
-                        for (int j = 0; j < n; j++) acc[i * n + j] += xi * x[xo + j];
-                    }
-                }
-                float[] gm = new float[n * n];
-                for (int i = 0; i < n * n; i++) gm[i] = (float) (acc[i] / sampled);
-                gram[g] = gm;
-            }
+            for (int g = g0; g < g1; g++) gram[g] = AwqKernels.gram(x, sampled, cols, g * gs, Math.min(gs, cols - g * gs));
         });
         float[] out = w.clone();                                         // (rows, cols)
         int steps = (int) (o.maxShrink() * o.clipGrid());
@@ -303,10 +289,7 @@ public final class Awq {
                         for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
                         for (int s = 0; s < steps; s++) {
                             float max = orgMax * (1 - (float) s / o.clipGrid());
-                            for (int i = 0; i < n; i++) cur[i] = Math.clamp(w[off + i], -max, max);
-                            int dk = (r * steps + s) * n;
-                            AwqKernels.quantizeGroup(cur, 0, n, o, d, dk);
-                            for (int i = 0; i < n; i++) d[dk + i] -= w[off + i];
+                            AwqKernels.clipCandidate(w, off, n, max, o, cur, d, (r * steps + s) * n);
                         }
                     }
                 });

@@ -1,5 +1,6 @@
 package org.quant4j.method.awq;
 
+import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -27,6 +28,7 @@ final class AwqKernels {
     private AwqKernels() {}
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_256;
     private static final int L = F.length();
     /** 1.5 · 2²³: adding and subtracting it rounds a float of magnitude ≤ 2²² to an integer, half to even. */
     private static final float MAGIC = 12582912f;
@@ -113,6 +115,66 @@ final class AwqKernels {
     }
 
     // ---- the clip search's errors -----------------------------------------------------------------------------
+
+    /**
+     * The clip search's candidate for one group: d[dOff, dOff+n) = Q(clamp(w_g, −max, max)) − w_g, w_g = w[off, off+n).
+     * {@code cur} is scratch (n).
+     */
+    static void clipCandidate(float[] w, int off, int n, float max, Awq.Options o, float[] cur, float[] d, int dOff) {
+        if (!Kernels.vector()) {
+            for (int i = 0; i < n; i++) cur[i] = Math.clamp(w[off + i], -max, max);
+            Awq.quantizeGroup(cur, 0, n, o, d, dOff, null, null);
+            for (int i = 0; i < n; i++) d[dOff + i] -= w[off + i];
+            return;
+        }
+        FloatVector hi = FloatVector.broadcast(F, max), lo = FloatVector.broadcast(F, -max);
+        int i = 0;
+        for (; i + L <= n; i += L) FloatVector.fromArray(F, w, off + i).max(lo).min(hi).intoArray(cur, i);
+        for (; i < n; i++) cur[i] = Math.clamp(w[off + i], -max, max);
+        quantizeGroup(cur, 0, n, o, d, dOff);
+        i = 0;
+        for (; i + L <= n; i += L) FloatVector.fromArray(F, d, dOff + i).sub(FloatVector.fromArray(F, w, off + i)).intoArray(d, dOff + i);
+        for (; i < n; i++) d[dOff + i] -= w[off + i];
+    }
+
+    /**
+     * G = mean_t x_g x_gᵀ (n, n) for the columns [c0, c0+n) of x (tokens, cols), summed in double in token order. The
+     * vector path adds the same double products in the same order, lane by lane (a product of two floats is exact in
+     * double, and no fused multiply-add is used), so it gives the same bits.
+     */
+    static float[] gram(float[] x, int tokens, int cols, int c0, int n) {
+        double[] acc = new double[n * n];                                 // (n, n)
+        if (!Kernels.vector()) {
+            for (int t = 0; t < tokens; t++) {
+                int xo = t * cols + c0;
+                for (int i = 0; i < n; i++) {
+                    double xi = x[xo + i];
+                    if (xi == 0) continue;
+                    for (int j = 0; j < n; j++) acc[i * n + j] += xi * x[xo + j];
+                }
+            }
+        } else {
+            int dl = D.length();
+            double[] xd = new double[n];                                  // (n) one token's x_g in double
+            for (int t = 0; t < tokens; t++) {
+                int xo = t * cols + c0;
+                for (int j = 0; j < n; j++) xd[j] = x[xo + j];
+                for (int i = 0; i < n; i++) {
+                    double xi = xd[i];
+                    if (xi == 0) continue;
+                    DoubleVector vi = DoubleVector.broadcast(D, xi);
+                    int row = i * n, j = 0;
+                    for (; j + dl <= n; j += dl) {
+                        DoubleVector.fromArray(D, acc, row + j).add(vi.mul(DoubleVector.fromArray(D, xd, j))).intoArray(acc, row + j);
+                    }
+                    for (; j < n; j++) acc[row + j] += xi * xd[j];
+                }
+            }
+        }
+        float[] g = new float[n * n];
+        for (int i = 0; i < n * n; i++) g[i] = (float) (acc[i] / tokens);
+        return g;
+    }
 
     /**
      * err[k] = d_kᵀ G d_k for the m vectors d (m, n) and the symmetric G (n, n). The fast path is one GEMM,

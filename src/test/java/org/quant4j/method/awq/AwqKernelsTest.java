@@ -80,6 +80,34 @@ class AwqKernelsTest {
     }
 
     @Test
+    void gramAndClipCandidatesGiveTheScalarBits() {
+        SplittableRandom rng = new SplittableRandom(7);
+        int tokens = 90, cols = 300;
+        float[] x = new float[tokens * cols];
+        for (int i = 0; i < x.length; i++) x[i] = rng.nextInt(5) == 0 ? 0 : (float) (rng.nextGaussian() * (1 + i % 3));
+        for (int[] g : new int[][]{{0, 128}, {128, 128}, {256, 44}, {3, 5}}) {
+            float[] a = with(false, () -> AwqKernels.gram(x, tokens, cols, g[0], g[1]));
+            float[] b = with(true, () -> AwqKernels.gram(x, tokens, cols, g[0], g[1]));
+            assertArrayEquals(a, b, 0f, "gram of columns " + g[0] + " + " + g[1]);
+        }
+        float[] w = weights(rng, 1000);
+        for (int bits : new int[]{3, 4}) {
+            Awq.Options o = Awq.Options.of(bits, 128);
+            for (int n : new int[]{128, 44, 7}) {
+                for (float shrink : new float[]{1f, 0.8f, 0.55f}) {
+                    float max = 0;
+                    for (int i = 0; i < n; i++) max = Math.max(max, Math.abs(w[100 + i]));
+                    float m = max * shrink;
+                    float[] a = new float[n + 3], b = new float[n + 3];
+                    with(false, () -> { AwqKernels.clipCandidate(w, 100, n, m, o, new float[n], a, 3); return null; });
+                    with(true, () -> { AwqKernels.clipCandidate(w, 100, n, m, o, new float[n], b, 3); return null; });
+                    assertArrayEquals(a, b, 0f, "bits " + bits + " n " + n + " shrink " + shrink);
+                }
+            }
+        }
+    }
+
+    @Test
     void quadraticFormsAgreeWithTheDoubleSums() {
         SplittableRandom rng = new SplittableRandom(5);
         for (int n : new int[]{128, 44, 7}) {
