@@ -208,11 +208,7 @@ public final class Awq {
 
     /** Q(W · diag(s)) · diag(s)⁻¹ for W (rows, cols). */
     static float[] scaledQuantized(float[] w, int rows, int cols, float[] s, Options o) {
-        float[] ws = new float[rows * cols];                             // (rows, cols)
-        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) ws[r * cols + c] = w[r * cols + c] * s[c];
-        float[] q = pseudoQuantize(ws, rows, cols, o);
-        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) q[r * cols + c] /= s[c];
-        return q;
+        return AwqKernels.scaledQuantized(w, rows, cols, s, o);
     }
 
     /** The loss of a group's module with the group's layers replaced (name → (rows, cols) weights). */
@@ -270,54 +266,54 @@ public final class Awq {
         // G_g = mean over sampled tokens of x_g x_gᵀ, one (n, n) block per group
         float[][] gram = new float[groups][];                            // [group](n, n)
         Parallel.forRange(groups, 1, (g0, g1) -> {
-            for (int g = g0; g < g1; g++) {
-                int c0 = g * gs, n = Math.min(gs, cols - c0);
-                double[] acc = new double[n * n];
-                for (int t = 0; t < sampled; t++) {
-                    int xo = t * cols + c0;
-                    for (int i = 0; i < n; i++) {
-                        double xi = x[xo + i];
-                        if (xi == 0) continue;
-                        for (int j = 0; j < n; j++) acc[i * n + j] += xi * x[xo + j];
-                    }
-                }
-                float[] gm = new float[n * n];
-                for (int i = 0; i < n * n; i++) gm[i] = (float) (acc[i] / sampled);
-                gram[g] = gm;
-            }
+            for (int g = g0; g < g1; g++) gram[g] = AwqKernels.gram(x, sampled, cols, g * gs, Math.min(gs, cols - g * gs));
         });
         float[] out = w.clone();                                         // (rows, cols)
         int steps = (int) (o.maxShrink() * o.clipGrid());
-        Parallel.forRange(rows, 4, (r0, r1) -> {
-            float[] cur = new float[gs], deq = new float[gs], d = new float[gs];
-            for (int r = r0; r < r1; r++) {
-                for (int g = 0; g < groups; g++) {
-                    int c0 = g * gs, n = Math.min(gs, cols - c0), off = r * cols + c0;
+        if (steps == 0) return out;
+        int chunk = Math.max(1, CLIP_VECTORS / steps);                   // rows whose candidates are scored together
+        float[] d = new float[Math.min(rows, chunk) * steps * gs];       // (rows of the chunk · steps, n) candidate ŵ − w
+        float[] gd = new float[d.length];                                // scratch of the quadratic forms
+        double[] err = new double[Math.min(rows, chunk) * steps];        // (rows of the chunk · steps)
+        for (int g = 0; g < groups; g++) {
+            int c0 = g * gs, n = Math.min(gs, cols - c0);
+            float[] gm = gram[g];
+            for (int r0 = 0; r0 < rows; r0 += chunk) {
+                int rc = Math.min(chunk, rows - r0), base = r0;
+                // the candidates: for each row and shrink step, d = Q(clamp(w_g, −m, m)) − w_g
+                Parallel.forRange(rc, 4, (a, b) -> {
+                    float[] cur = new float[n];
+                    for (int r = a; r < b; r++) {
+                        int off = (base + r) * cols + c0;
+                        float orgMax = 0;
+                        for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
+                        for (int s = 0; s < steps; s++) {
+                            float max = orgMax * (1 - (float) s / o.clipGrid());
+                            AwqKernels.clipCandidate(w, off, n, max, o, cur, d, (r * steps + s) * n);
+                        }
+                    }
+                });
+                // error = dᵀ G_g d, then the smallest (the first of equals, in shrink order)
+                AwqKernels.quadraticForms(gm, n, d, rc * steps, err, gd);
+                for (int r = 0; r < rc; r++) {
+                    int off = (base + r) * cols + c0;
                     float orgMax = 0;
                     for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
                     float bestMax = orgMax;
                     double minErr = Double.POSITIVE_INFINITY;
                     for (int s = 0; s < steps; s++) {
-                        float max = orgMax * (1 - (float) s / o.clipGrid());
-                        for (int i = 0; i < n; i++) cur[i] = Math.clamp(w[off + i], -max, max);
-                        quantizeGroup(cur, 0, n, o, deq, 0, null, null);
-                        for (int i = 0; i < n; i++) d[i] = deq[i] - w[off + i];
-                        float[] gm = gram[g];
-                        double err = 0;
-                        for (int i = 0; i < n; i++) {
-                            if (d[i] == 0) continue;
-                            double row = 0;
-                            for (int j = 0; j < n; j++) row += gm[i * n + j] * d[j];
-                            err += d[i] * row;
-                        }
-                        if (err < minErr) { minErr = err; bestMax = max; }
+                        double e = err[r * steps + s];
+                        if (e < minErr) { minErr = e; bestMax = orgMax * (1 - (float) s / o.clipGrid()); }
                     }
                     for (int i = 0; i < n; i++) out[off + i] = Math.clamp(w[off + i], -bestMax, bestMax);
                 }
             }
-        });
+        }
         return out;
     }
+
+    /** Clip search: candidate vectors scored in one batch (rows · shrink steps). */
+    private static final int CLIP_VECTORS = 2560;
 
     // ---- module outputs -----------------------------------------------------------------------------------------
 
@@ -325,12 +321,12 @@ public final class Awq {
 
     /** Σ over tokens and outputs of (x · ΔWᵀ)², x (tokens, cols), ΔW (rows, cols): a linear layer's squared output error. */
     static double squaredOutput(float[] x, int tokens, int cols, float[] deltaW, int rows) {
-        Tensor dw = Tensor.ofFloats("ΔW", deltaW, rows, cols);
-        float[] y = new float[CHUNK * rows];                             // (chunk, rows)
+        Tensor dw = view("ΔW", deltaW, rows, cols);
+        float[] y = new float[Math.min(CHUNK, tokens) * rows];           // (chunk, rows)
         double sum = 0;
         for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
             int n = Math.min(CHUNK, tokens - t0);
-            float[] xs = java.util.Arrays.copyOfRange(x, t0 * cols, (t0 + n) * cols);
+            float[] xs = n == tokens ? x : java.util.Arrays.copyOfRange(x, t0 * cols, (t0 + n) * cols);
             MatMul.matmul(dw, xs, y, n);
             for (int i = 0; i < n * rows; i++) sum += (double) y[i] * y[i];
         }
@@ -340,7 +336,7 @@ public final class Awq {
     /** {@link #squaredOutput} over every row of a buffer x (tokens, cols), in the same chunks. */
     static double squaredOutput(CalibrationMemory.Activations x, float[] deltaW, int rows) {
         int cols = x.cols();
-        Tensor dw = Tensor.ofFloats("ΔW", deltaW, rows, cols);
+        Tensor dw = view("ΔW", deltaW, rows, cols);
         float[] y = new float[CHUNK * rows];                             // (chunk, rows)
         double sum = 0;
         for (long t0 = 0; t0 < x.rows(); t0 += CHUNK) {
@@ -354,8 +350,15 @@ public final class Awq {
 
     static float[] minus(float[] a, float[] b) {
         float[] d = new float[a.length];
-        for (int i = 0; i < a.length; i++) d[i] = a[i] - b[i];
+        Parallel.forRange(a.length, 1 << 16, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) d[i] = a[i] - b[i];
+        });
         return d;
+    }
+
+    /** A float weight (rows, cols) as an F32 tensor over the array itself (no copy), for the GEMM. */
+    static Tensor view(String name, float[] w, int rows, int cols) {
+        return new Tensor(name, org.quant4j.format.GgmlType.F32, new long[]{rows, cols}, MemorySegment.ofArray(w).asSlice(0, (long) rows * cols * Float.BYTES));
     }
 
     /** Thrown (preallocated) to stop a block once the attention output has been seen. */
@@ -509,7 +512,7 @@ public final class Awq {
 
             Search ffn = search(meanAbs(xFfn), pick(w, GATE, UP), dim, cand -> {
                 // the feed-forward module: down(silu(x·Gateᵀ) ⊙ (x·Upᵀ)), down in float; xDown is the float module's hidden
-                Tensor gate = Tensor.ofFloats("gate", cand.get(GATE), hidden, dim), up = Tensor.ofFloats("up", cand.get(UP), hidden, dim);
+                Tensor gate = view("gate", cand.get(GATE), hidden, dim), up = view("up", cand.get(UP), hidden, dim);
                 float[] g = new float[CHUNK * hidden], u = new float[CHUNK * hidden];                 // (chunk, hidden)
                 double sum = 0;
                 for (int t0 = 0; t0 < tokens; t0 += CHUNK) {
@@ -519,7 +522,9 @@ public final class Awq {
                     MatMul.matmul(gate, xs, g, m);
                     MatMul.matmul(up, xs, u, m);
                     float[] d = new float[m * hidden];
-                    for (int i = 0; i < m * hidden; i++) d[i] = g[i] / (1f + (float) Math.exp(-g[i])) * u[i] - ref[i];
+                    Parallel.forRange(m * hidden, 1 << 14, (i0, i1) -> {
+                        for (int i = i0; i < i1; i++) d[i] = g[i] / (1f + (float) Math.exp(-g[i])) * u[i] - ref[i];
+                    });
                     sum += squaredOutput(d, m, hidden, w.get(DOWN), dim);
                 }
                 return sum / ((double) tokens * dim);
