@@ -41,7 +41,10 @@ import static jdk.incubator.vector.VectorOperators.*;
 public final class Q8Repacked {
     private Q8Repacked() {}
 
-    private static final boolean ENABLED = !"off".equalsIgnoreCase(System.getProperty("quant4j.repack", "on"));
+    private static volatile boolean enabled = !"off".equalsIgnoreCase(System.getProperty("quant4j.repack", "on"));
+
+    /** Turns the repacked kernels on or off (benchmarks comparing both paths in one JVM). */
+    public static void setEnabled(boolean on) { enabled = on; }
 
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final VectorSpecies<Short> S = ShortVector.SPECIES_256;
@@ -50,21 +53,21 @@ public final class Q8Repacked {
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    static final int Q4_0_BLOCK = 160, Q4_K_BLOCK = 1216;
+    static final int Q4_0_BLOCK = 160, Q4_K_BLOCK = 1216, Q6_K_BLOCK = 2208;
 
     /** Original segment → its repacked copy; weak, so a copy lives as long as its weights. */
     private static final Map<MemorySegment, MemorySegment> CACHE = new WeakHashMap<>();
 
     /** Whether a matrix-vector product of this weight runs here. */
     static boolean covers(GgmlType type, MemorySegment w, int rows) {
-        return ENABLED && (type == GgmlType.Q4_0 || type == GgmlType.Q4_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly();
+        return enabled && (type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly();
     }
 
     /** out[b·rows + r] for every row and token b of x, on the repacked copy of w (made on first use). */
     static void matvec(GgmlType type, MemorySegment w, int rows, int cols, Q8Activations x, float[] out) {
         MemorySegment p = repacked(type, w, rows, cols);
         int groups = rows / 8;
-        long groupBytes = (long) (type == GgmlType.Q4_0 ? cols / 32 * Q4_0_BLOCK : cols / 256 * Q4_K_BLOCK);
+        long groupBytes = (long) (type == GgmlType.Q4_0 ? cols / 32 * Q4_0_BLOCK : cols / 256 * (type == GgmlType.Q4_K ? Q4_K_BLOCK : Q6_K_BLOCK));
         int grain = Math.max(2, (MatMul.grain(cols, x.batch) / 8 + 1) & ~1); // whole pairs of groups per thread
         if (type == GgmlType.Q4_0) {
             Parallel.forRange(groups, grain, (start, end) -> {
@@ -72,9 +75,13 @@ public final class Q8Repacked {
                 for (; g + 2 <= end; g += 2) for (int b = 0; b < x.batch; b++) q4_0x16(p, g * groupBytes, groupBytes, x, b, out, b * rows + 8 * g);
                 for (; g < end; g++) for (int b = 0; b < x.batch; b++) q4_0x8(p, g * groupBytes, x, b, out, b * rows + 8 * g);
             });
-        } else {
+        } else if (type == GgmlType.Q4_K) {
             Parallel.forRange(groups, grain, (start, end) -> {
                 for (int g = start; g < end; g++) for (int b = 0; b < x.batch; b++) q4_Kx8(p, g * groupBytes, x, b, out, b * rows + 8 * g);
+            });
+        } else {
+            Parallel.forRange(groups, grain, (start, end) -> {
+                for (int g = start; g < end; g++) for (int b = 0; b < x.batch; b++) q6_Kx8(p, g * groupBytes, x, b, out, b * rows + 8 * g);
             });
         }
     }
@@ -83,7 +90,11 @@ public final class Q8Repacked {
         synchronized (CACHE) {
             MemorySegment p = CACHE.get(w);
             if (p == null) {
-                p = type == GgmlType.Q4_0 ? repackQ4_0(w, rows, cols) : repackQ4_K(w, rows, cols);
+                p = switch (type) {
+                    case Q4_0 -> repackQ4_0(w, rows, cols);
+                    case Q4_K -> repackQ4_K(w, rows, cols);
+                    default -> repackQ6_K(w, rows, cols);
+                };
                 CACHE.put(w, p);
             }
             return p;
@@ -278,5 +289,79 @@ public final class Q8Repacked {
             mins = ((FloatVector) msum.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, blk + 32, LE).mul(dx), mins);
         }
         acc.sub(mins).intoArray(out, o);
+    }
+
+    /** Q6_K's codes as signed bytes (q − 32) and its int8 scales, row-interleaved (see the class comment). */
+    static MemorySegment repackQ6_K(MemorySegment w, int rows, int cols) {
+        int nb = cols / 256;
+        long rowBytes = 210L * nb, groupBytes = (long) Q6_K_BLOCK * nb;
+        MemorySegment p = Arena.ofAuto().allocate(groupBytes * (rows / 8), 64);
+        Parallel.forRange(rows / 8, 1, (start, end) -> {
+            byte[] q = new byte[256]; // (256) one row's codes of one super-block, q − 32
+            for (int g = start; g < end; g++) {
+                for (int k = 0; k < nb; k++) {
+                    long dst = g * groupBytes + (long) Q6_K_BLOCK * k;
+                    for (int r = 0; r < 8; r++) {
+                        long src = (8L * g + r) * rowBytes + 210L * k;
+                        // ggml's layout: per half of 128, ql[64] low nibbles, qh[32] two high bits each, four weights per l
+                        for (int half = 0; half < 2; half++) {
+                            long ql = src + 64L * half, qh = src + 128 + 32L * half;
+                            for (int l = 0; l < 32; l++) {
+                                int a = w.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF, c = w.get(ValueLayout.JAVA_BYTE, ql + 32 + l) & 0xFF, h = w.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
+                                int y = 128 * half + l;
+                                q[y] = (byte) (((a & 15) | (h & 3) << 4) - 32);
+                                q[y + 32] = (byte) (((c & 15) | (h >> 2 & 3) << 4) - 32);
+                                q[y + 64] = (byte) (((a >> 4) | (h >> 4 & 3) << 4) - 32);
+                                q[y + 96] = (byte) (((c >> 4) | (h >> 6 & 3) << 4) - 32);
+                            }
+                        }
+                        p.set(FL, dst + 4L * r, Float.float16ToFloat(w.get(SH, src + 208)));
+                        for (int sb = 0; sb < 16; sb++) {
+                            p.set(ValueLayout.JAVA_BYTE, dst + 32 + 8L * sb + r, w.get(ValueLayout.JAVA_BYTE, src + 192 + sb));
+                            for (int i = 0; i < 8; i++) {
+                                p.set(ValueLayout.JAVA_BYTE, dst + 160 + 128L * sb + 16L * i + 2L * r, q[16 * sb + 2 * i]);
+                                p.set(ValueLayout.JAVA_BYTE, dst + 160 + 128L * sb + 16L * i + 2L * r + 1, q[16 * sb + 2 * i + 1]);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        return p;
+    }
+
+    /**
+     * Rows 8g..8g+7 times token b: per sub-block of 16, Σ (q − 32)·q_x in int16 lanes (eight products of ≤ 32·127 per
+     * lane, < 2^15), pair-summed to int32, times each row's int8 scale, summed over the super-block in int32
+     * (|Σ| ≤ 256·32·127·128 < 2^31), then times d·d_x.
+     */
+    static void q6_Kx8(MemorySegment p, long g, Q8Activations a, int b, float[] out, int o) {
+        int n = a.n, nb = n / 256, xr = b * (n / 2), dr = b * nb;
+        int[] x2 = a.q2;
+        float[] xd = a.d;
+        FloatVector acc = FloatVector.zero(F);
+        for (int k = 0; k < nb; k++) {
+            long blk = g + (long) Q6_K_BLOCK * k;
+            int xo = xr + 128 * k;
+            IntVector isum = IntVector.zero(I);
+            for (int sb = 0; sb < 16; sb++) {
+                long c = blk + 160 + 128L * sb;
+                int xs = xo + 8 * sb;
+                // the eight chunks of the sub-block written out (C2 does not unroll the loop)
+                ShortVector t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 0, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 0]).reinterpretAsShorts())
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 16, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 1]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 32, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 2]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 48, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 3]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 64, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 4]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 80, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 5]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 96, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 6]).reinterpretAsShorts()))
+                        .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, c + 112, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xs + 7]).reinterpretAsShorts()));
+                IntVector v = t.reinterpretAsInts();
+                IntVector sc = (IntVector) ByteVector.fromMemorySegment(B64, p, blk + 32 + 8L * sb, LE).convertShape(B2I, I, 0);
+                isum = isum.add(v.lanewise(LSHL, 16).lanewise(ASHR, 16).add(v.lanewise(ASHR, 16)).mul(sc));
+            }
+            acc = ((FloatVector) isum.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, blk, LE).mul(xd[dr + k]), acc);
+        }
+        acc.intoArray(out, o);
     }
 }

@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class Q8RepackedTest {
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q4_K"})
+    @EnumSource(names = {"Q4_0", "Q4_K", "Q6_K"})
     void repackedMatvecMatchesTheScalarReference(GgmlType type) {
         int saved = Parallel.threads();
         try {
