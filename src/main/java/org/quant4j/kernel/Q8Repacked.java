@@ -13,11 +13,12 @@ import java.util.WeakHashMap;
 import static jdk.incubator.vector.VectorOperators.*;
 
 /**
- * Matrix-vector products of Q4_0 and Q4_K weights on 8-bit activations, eight weight rows at a time from a copy of the
- * weights interleaved by rows, as llama.cpp's repacked CPU kernels ({@code ggml_gemv_q4_0_8x8_q8_0}, {@code
- * ggml_gemv_q4_K_8x8_q8_K}) do. In the row-by-row kernels ({@link Q8Kernels}) every block of 32 weights pays for its own
- * pair sum into int32, conversion, scale and FMA; here one int32 lane belongs to one row, so that work is shared by
- * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#q2}):
+ * Matrix-vector products of Q4_0, Q4_K and Q6_K weights on 8-bit activations, eight weight rows at a time from a copy
+ * of the weights interleaved by rows, as llama.cpp's repacked CPU kernels ({@code ggml_gemv_q4_0_8x8_q8_0}, {@code
+ * ggml_gemv_q4_K_8x8_q8_K}) do. In the row-by-row kernels ({@link Q8Kernels}) every block of 32 weights pays for its
+ * own pair sum into int32, conversion, scale and FMA; here one int32 lane belongs to one row, so that work is shared by
+ * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#q2}); Q4_0 runs two groups
+ * of eight rows per call, sharing each broadcast:
  * <pre>
  *   int16 lane 2r+e  +=  w[r, 2i+e] · x[2i+e]        (sixteen such products per lane before the pair sum)
  *   int32 lane r     =   lane 2r + lane 2r+1
@@ -32,11 +33,14 @@ import static jdk.incubator.vector.VectorOperators.*;
  *       unpacked to bytes, sub-block-major (2 × 64 bytes: byte 8j+r is row r's value for sub-block j), then for each
  *       pair of sub-blocks c (0..3) sixteen chunks of 16 bytes; chunk i holds bytes 2i, 2i+1 of each row's 32 code
  *       bytes of that pair: low nibbles sub-block 2c, high nibbles sub-block 2c+1.</li>
+ *   <li>Q6_K, per super-block of 256 (2208 bytes): d as f32 (32 bytes), the sixteen int8 scales sub-block-major (128
+ *       bytes), then per sub-block of 16 eight chunks of 16 bytes; chunk i holds each row's weights 2i, 2i+1 as signed
+ *       bytes q − 32 (decoding the 6-bit codes once here is cheaper than in every product; 31 % more bytes).</li>
  * </ul>
  * The copy is made once per weight, only of read-only weights (a mapped model file, which cannot change under it), and
- * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off. It costs memory: the
- * copy is about 11 % (Q4_0) and 6 % (Q4_K) larger than the weights it copies, and the mapped originals stay in the page
- * cache for prompt processing. The scalar reference is {@link Q8Kernels#reference}, the same as for the row kernels.
+ * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off. It costs memory and a
+ * pause on first use: the copy is about 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
+ * the mapped originals stay in the page cache for prompt processing. The scalar reference is {@link Q8Kernels#reference}, the same as for the row kernels.
  */
 public final class Q8Repacked {
     private Q8Repacked() {}
@@ -55,8 +59,14 @@ public final class Q8Repacked {
 
     static final int Q4_0_BLOCK = 160, Q4_K_BLOCK = 1216, Q6_K_BLOCK = 2208;
 
-    /** Original segment → its repacked copy; weak, so a copy lives as long as its weights. */
-    private static final Map<MemorySegment, MemorySegment> CACHE = new WeakHashMap<>();
+    /**
+     * Original segment → its repacked copy; weak, so a copy lives as long as its weights. MemorySegment's equals compares
+     * addresses only, so an entry is used only for the very segment object it was made from (a file mapped later at a
+     * recycled address is a different object).
+     */
+    private static final Map<MemorySegment, Packed> CACHE = new WeakHashMap<>();
+
+    private record Packed(java.lang.ref.WeakReference<MemorySegment> source, GgmlType type, int rows, int cols, MemorySegment data) {}
 
     /** Whether a matrix-vector product of this weight runs here. */
     static boolean covers(GgmlType type, MemorySegment w, int rows) {
@@ -88,16 +98,18 @@ public final class Q8Repacked {
 
     static MemorySegment repacked(GgmlType type, MemorySegment w, int rows, int cols) {
         synchronized (CACHE) {
-            MemorySegment p = CACHE.get(w);
-            if (p == null) {
-                p = switch (type) {
+            Packed e = CACHE.get(w);
+            if (e == null || e.source().get() != w || e.type() != type || e.rows() != rows || e.cols() != cols) {
+                MemorySegment p = switch (type) {
                     case Q4_0 -> repackQ4_0(w, rows, cols);
                     case Q4_K -> repackQ4_K(w, rows, cols);
                     default -> repackQ6_K(w, rows, cols);
                 };
-                CACHE.put(w, p);
+                CACHE.remove(w);
+                e = new Packed(new java.lang.ref.WeakReference<>(w), type, rows, cols, p);
+                CACHE.put(w, e);
             }
-            return p;
+            return e.data();
         }
     }
 

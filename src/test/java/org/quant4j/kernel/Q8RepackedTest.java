@@ -53,4 +53,24 @@ class Q8RepackedTest {
             Parallel.setThreads(saved);
         }
     }
+
+    /** A new segment object at the address of an older one (a file mapped at a recycled address) gets its own copy. */
+    @org.junit.jupiter.api.Test
+    void aNewSegmentAtAnOldAddressIsRepackedAgain() {
+        GgmlType type = GgmlType.Q4_0;
+        int rows = 16, cols = 64;
+        Tensor first = BlockKernelParityTest.randomTensor(type, rows, cols, 1), second = BlockKernelParityTest.randomTensor(type, rows, cols, 2);
+        java.lang.foreign.MemorySegment base = java.lang.foreign.Arena.ofAuto().allocate(first.data().byteSize(), 64);
+        base.copyFrom(first.data());
+        Tensor a = new Tensor("a", type, first.shape(), base.asReadOnly());
+        float[] x = Q8KernelParityTest.gaussian(cols, 3, false), outA = new float[rows], outB = new float[rows], expected = new float[rows];
+        MatMul.matmul(a, x, outA, 1);
+        base.copyFrom(second.data());                                   // the same address, other weights
+        Tensor b = new Tensor("b", type, first.shape(), base.asReadOnly());
+        assertEquals(a.data(), b.data(), "MemorySegment equality is by address");
+        MatMul.matmul(b, x, outB, 1);
+        MatMul.matmul(second, x, expected, 1);                          // writable: the row kernels
+        for (int r = 0; r < rows; r++) assertEquals(expected[r], outB[r], 1e-4 * (Math.abs(expected[r]) + 1), "row " + r);
+        assertNotNull(a); // keeps the first segment (and its cache entry) alive until here
+    }
 }
