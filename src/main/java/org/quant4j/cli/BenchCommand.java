@@ -129,6 +129,7 @@ final class BenchCommand implements Callable<Integer> {
             for (String typeName : matvecTypes) {
                 org.quant4j.format.GgmlType type = QuantizeCommand.ggmlType(typeName);
                 Tensor t = type == org.quant4j.format.GgmlType.F32 ? f32 : org.quant4j.method.kquant.GgufQuantize.quantize(f32, type, null);
+                t = new Tensor(t.name(), t.type(), t.shape(), t.data().asReadOnly()); // read-only like a mapped model file (kernel/Q8Repacked copies only those)
                 for (int th : ts) {
                     Parallel.setThreads(th);
                     for (int i = 0; i < 20; i++) org.quant4j.kernel.MatMul.matmul(t, x, out, 1); // warm-up

@@ -98,7 +98,9 @@ public final class MatMul {
             Q8Activations xq = Q8Activations.quantize(kind, x, batch, in);
             if (batch < 4 || !Kernels.vector()) {
                 GgmlType type = (GgmlType) w.type();
-                if (Kernels.vector()) {
+                if (Kernels.vector() && Q8Repacked.covers(type, seg, outDim)) {
+                    Q8Repacked.matvec(type, seg, outDim, in, xq, out); // eight rows at a time from a row-interleaved copy
+                } else if (Kernels.vector()) {
                     // a static call per type, not one interface call site shared by every type (which the JIT
                     // compiles megamorphic once several types have run, at about half the speed)
                     Parallel.forRange(outDim, grain(in, batch), (start, end) -> Q8Kernels.rows(type, seg, rowBytes, start, end, xq, out, outDim));

@@ -30,6 +30,8 @@ public final class Q8Activations {
     public final float[] dsum;
     /** (batch, n / 16) Σ q over each 16: Q8_K's bsums, for Q2_K's per-16 minimums. */
     public final int[] sum16;
+    /** (batch, n / 2) the codes two at a time, q[2i] in the low and q[2i+1] in the high 16 bits ({@link Q8Repacked}). */
+    public final int[] q2;
 
     private Q8Activations(Kind kind, int batch, int n) {
         this.kind = kind;
@@ -40,6 +42,7 @@ public final class Q8Activations {
         this.sum32 = new int[batch * (n / 32)];
         this.dsum = new float[batch * (n / 32)];
         this.sum16 = new int[batch * (n / 16)];
+        this.q2 = new int[batch * n / 2];
     }
 
     /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
@@ -67,6 +70,7 @@ public final class Q8Activations {
                 a.sum32[b * (n / 32) + g] = s;
                 a.dsum[b * (n / 32) + g] = s * a.d[b * blocks + 32 * g / kind.block];
             }
+            for (int i = b * n / 2; i < (b + 1) * n / 2; i++) a.q2[i] = (a.q[2 * i] & 0xFFFF) | a.q[2 * i + 1] << 16;
             for (int g = 0; g < n / 16; g++) {
                 int s = 0, o = b * n + 16 * g;
                 for (int i = 0; i < 16; i++) s += a.q[o + i];

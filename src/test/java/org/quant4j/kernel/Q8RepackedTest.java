@@ -1,0 +1,76 @@
+package org.quant4j.kernel;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.quant4j.format.GgmlType;
+import org.quant4j.tensor.Tensor;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The eight-rows-at-a-time kernels on row-interleaved copies ({@link Q8Repacked}) against the scalar reference of the
+ * row kernels, through {@link MatMul#matmul} on read-only weights (as a mapped model file is): one, two and three
+ * groups of eight rows (the pair kernel and the single-group kernel), 1, 3 and 7 blocks, batches 1-3, one and two
+ * threads.
+ */
+class Q8RepackedTest {
+
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_0", "Q4_K", "Q6_K"})
+    void repackedMatvecMatchesTheScalarReference(GgmlType type) {
+        int saved = Parallel.threads();
+        try {
+            for (int threads : new int[]{1, 2}) {
+                Parallel.setThreads(threads);
+                for (int rows : new int[]{8, 16, 24, 40}) {
+                    for (int blocks : new int[]{1, 3, 7}) {
+                        int cols = type.blockSize() * blocks;
+                        Tensor writable = BlockKernelParityTest.randomTensor(type, rows, cols, 31L * rows + blocks);
+                        Tensor t = new Tensor("w", type, writable.shape(), writable.data().asReadOnly());
+                        assertTrue(Q8Repacked.covers(type, t.data(), rows));
+                        assertFalse(Q8Repacked.covers(type, writable.data(), rows), "writable weights are not copied");
+                        for (int batch = 1; batch <= 3; batch++) {
+                            float[] x = Q8KernelParityTest.gaussian(batch * cols, rows + blocks + batch, true);
+                            float[] out = new float[batch * rows], rowKernels = new float[batch * rows];
+                            MatMul.matmul(t, x, out, batch);
+                            MatMul.matmul(writable, x, rowKernels, batch);
+                            Q8Activations a = Q8Activations.quantize(Q8Kernels.kindOf(type), x, batch, cols);
+                            Q8Kernels.RowDot reference = Q8Kernels.rowDot(type, false);
+                            for (int b = 0; b < batch; b++) {
+                                for (int r = 0; r < rows; r++) {
+                                    float expected = reference.dot(t.data(), r * type.rowBytes(cols), a, b);
+                                    String where = type + " " + rows + "x" + cols + ", token " + b + " of " + batch + ", row " + r + ", " + threads + " threads";
+                                    double tol = 2e-5 * (Math.abs(expected) + 1) + 1e-5 * Math.sqrt(cols);
+                                    assertEquals(expected, out[b * rows + r], tol, where);
+                                    assertEquals(rowKernels[b * rows + r], out[b * rows + r], tol, where + " (row kernels)");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } finally {
+            Parallel.setThreads(saved);
+        }
+    }
+
+    /** A new segment object at the address of an older one (a file mapped at a recycled address) gets its own copy. */
+    @org.junit.jupiter.api.Test
+    void aNewSegmentAtAnOldAddressIsRepackedAgain() {
+        GgmlType type = GgmlType.Q4_0;
+        int rows = 16, cols = 64;
+        Tensor first = BlockKernelParityTest.randomTensor(type, rows, cols, 1), second = BlockKernelParityTest.randomTensor(type, rows, cols, 2);
+        java.lang.foreign.MemorySegment base = java.lang.foreign.Arena.ofAuto().allocate(first.data().byteSize(), 64);
+        base.copyFrom(first.data());
+        Tensor a = new Tensor("a", type, first.shape(), base.asReadOnly());
+        float[] x = Q8KernelParityTest.gaussian(cols, 3, false), outA = new float[rows], outB = new float[rows], expected = new float[rows];
+        MatMul.matmul(a, x, outA, 1);
+        base.copyFrom(second.data());                                   // the same address, other weights
+        Tensor b = new Tensor("b", type, first.shape(), base.asReadOnly());
+        assertEquals(a.data(), b.data(), "MemorySegment equality is by address");
+        MatMul.matmul(b, x, outB, 1);
+        MatMul.matmul(second, x, expected, 1);                          // writable: the row kernels
+        for (int r = 0; r < rows; r++) assertEquals(expected[r], outB[r], 1e-4 * (Math.abs(expected[r]) + 1), "row " + r);
+        assertNotNull(a); // keeps the first segment (and its cache entry) alive until here
+    }
+}
