@@ -100,6 +100,23 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
         variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
 
+        // float target (GPTAQ's asymmetric calibration), bias correction, AWQ scales before GPTQ
+        EncoderGptq.Options clipped = EncoderGptq.Options.clipped();
+        for (double ridge : new double[]{0.01, 0.1, 0.3, 1}) {
+            variants.put("GPTQ g32 next128 clipped grid, float target ridge " + ridge, () -> EncoderGptq.apply(f32, next128, g32, clipped.withFloatTarget(true, ridge), null));
+        }
+        variants.put("GPTQ g32 next128 clipped grid, bias correction", () -> EncoderGptq.apply(f32, next128, g32, clipped.withBiasCorrection(true), null));
+        variants.put("GPTQ g32 next128 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(f32, next128, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(f32, wiki512, g32, clipped.withFloatTarget(true, 0.1), null));
+        variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(f32, wiki512, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        Supplier<Model> awqScaled = () -> cache.computeIfAbsent("awq", k -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
+                org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
+        variants.put("AWQ scales then GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(awqScaled.get(), next128, g32, clipped, null));
+        variants.put("AWQ scales then GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(awqScaled.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
+
         variants.put("AWQ W4 g32 asym next128 (online scales)", () -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
                 org.quant4j.method.awq.Awq.Options.of(4, 32), null));
         Supplier<Model> rtnW8 = () -> rtn(f32, w8, linear);
