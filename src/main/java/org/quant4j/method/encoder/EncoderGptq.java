@@ -93,7 +93,7 @@ public final class EncoderGptq {
     /**
      * One set of layers with the float model's output as GPTQ's target. With X̃ (cols, tokens) the layer's inputs in the
      * model quantized so far and X the float model's, the objective is ‖Q X̃ − W X‖² (GPTAQ's asymmetric calibration).
-     * Its least-squares optimum among unquantized weights is W* = W M H̃⁻¹, M = X X̃ᵀ, H̃ = X̃ X̃ᵀ (ridge-damped), and
+     * Its least-squares optimum among unquantized weights is W* = W M H̃⁻¹, M = X X̃ᵀ, H̃ = X̃ X̃ᵀ (damped towards W), and
      * because the residual W* X̃ − W X is orthogonal to X̃'s rows,
      * <pre>
      *   ‖Q X̃ − W X‖² = ‖(Q − W*) X̃‖² + ‖W* X̃ − W X‖²      for every Q,
@@ -172,8 +172,9 @@ public final class EncoderGptq {
     }
 
     /**
-     * B = M (H̃ + λI)⁻¹ (cols, cols) with M = scale · m, λ = ridge · mean(diag H̃): W* = W B. Solved in double by
-     * Cholesky: H̃ + λI = L Lᵀ, Z = L⁻ᵀ L⁻¹ Mᵀ, B = Zᵀ.
+     * B = (M + λI)(H̃ + λI)⁻¹ (cols, cols) with M = scale · m, λ = ridge · mean(diag H̃): W* = W B minimises
+     * ‖W* X̃ − W X‖² + λ‖W* − W‖² (the ridge pulls W* towards W, not towards 0; λ → ∞ gives W). Solved in double by
+     * Cholesky: H̃ + λI = L Lᵀ, Z = L⁻ᵀ L⁻¹ (M + λI)ᵀ, B = Zᵀ.
      */
     static float[] floatTargetMap(double[] hessian, double[] m, double scale, int n, double ridge) {
         double mean = 0;
@@ -194,7 +195,7 @@ public final class EncoderGptq {
             }
         }
         double[] z = new double[n * n];                               // (n, n) Mᵀ, then L⁻¹ Mᵀ, then Z
-        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) z[i * n + j] = scale * m[j * n + i];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) z[i * n + j] = scale * m[j * n + i] + (i == j ? lambda : 0);
         for (int i = 0; i < n; i++) {                                 // forward: L Y = Mᵀ, row by row
             for (int k = 0; k < i; k++) {
                 double f = l[i * n + k];
