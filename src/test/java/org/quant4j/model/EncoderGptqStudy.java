@@ -116,6 +116,11 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(f32, wiki512, g32, clipped.withFloatTarget(true, 0.1), null));
         variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(f32, wiki512, g32,
                 clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        // online Hadamard only where the 384-wide LayerNorm outputs are read (q/k/v, up): 2 × 6 F32 matrices of 384²
+        Supplier<Model> rotated02 = () -> cache.computeIfAbsent("rot02", k -> EncoderTransforms.rotate(f32, 1234, new boolean[]{true, false, true, false}));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(rotated02.get(), next128, g32, clipped, null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
         Supplier<Model> awqScaled = () -> cache.computeIfAbsent("awq", k -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
                 org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
         variants.put("AWQ scales then GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(awqScaled.get(), next128, g32, clipped, null));
