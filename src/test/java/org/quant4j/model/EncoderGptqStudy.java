@@ -121,6 +121,12 @@ public final class EncoderGptqStudy {
         variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(rotated02.get(), next128, g32, clipped, null));
         variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
                 clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, bias correction", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withBiasCorrection(true), null));
+        variants.put("Hadamard at every input, GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
         Supplier<Model> awqScaled = () -> cache.computeIfAbsent("awq", k -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
                 org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
         variants.put("AWQ scales then GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(awqScaled.get(), next128, g32, clipped, null));
@@ -144,6 +150,18 @@ public final class EncoderGptqStudy {
         variants.put("diagnosis: SmoothQuant smoothing and A8 static scales both from the evaluated sentences", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(
                 rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, evalIds), 0.5f), w8, linear), evalIds));
         variants.put("diagnosis: SmoothQuant (α 0.5) W8 float activations", smoothed);
+        String[][] readers = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_up"}, {"ffn_down"}};
+        for (int site = 0; site < 4; site++) {
+            String[] r = readers[site];
+            variants.put("diagnosis: SmoothQuant W8A8 static next128, smoothing only at the " + r[0] + " input", () -> {
+                Model everySite = EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f);
+                Map<String, org.quant4j.tensor.Tensor> keep = new LinkedHashMap<>();
+                for (var t : everySite.tensors().values()) {
+                    for (String k : r) if (t.name().matches("^blk\\.\\d+\\." + k + "\\.(weight|input_smooth)$")) keep.put(t.name(), t);
+                }
+                return org.quant4j.method.actquant.ActivationQuant.staticInt8(rtn(f32.withTensors(keep), w8, linear), next128);
+            });
+        }
 
         System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
         System.out.println("|---|---:|---:|---:|---:|");
