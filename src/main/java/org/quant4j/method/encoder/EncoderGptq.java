@@ -24,6 +24,9 @@ import java.util.regex.Pattern;
  *       GPTQ then quantizes column by column on those fixed grids, compensating the clipping error with the rest.</li>
  *   <li><b>mixed precision</b>: the layers a pattern names (say {@code ffn_down}) are GPTQ'd at 8 bits, the rest at
  *       the options' bits; the Hessian is shared.</li>
+ *   <li><b>float target</b> ({@link TwinJob}): GPTQ towards the float model's outputs W·X instead of W·X̃, so each
+ *       layer also corrects the error the quantized layers before it introduced (GPTAQ's asymmetric calibration);
+ *       <b>bias correction</b>: each layer's bias absorbs the mean output error left on the calibration tokens.</li>
  * </ul>
  * Act-order and static groups are on whenever groups are used (the grids are chosen once, before the column loop).
  */
