@@ -71,6 +71,11 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--act-order", description = "GPTQ: quantize columns in decreasing order of diag(H)") boolean actOrder;
     @Option(names = "--static-groups", description = "GPTQ: group grids from the unquantized weights, before any update") boolean staticGroups;
     @Option(names = "--percdamp", defaultValue = "0.01", description = "GPTQ: dampening, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double percdamp;
+    @Option(names = "--clip-grid", description = "GPTQ on an encoder: clipped static group grids (each group's range shrunk by up to 20 %%, the error weighted by diag H); implies --act-order, --static-groups") boolean clipGrid;
+    @Option(names = "--float-target", description = "GPTQ on an encoder: each layer's target is the float model's output W·X, not W·X̃ on the inputs the quantized layers before it give (GPTAQ's asymmetric calibration); implies --clip-grid") boolean floatTarget;
+    @Option(names = "--ridge", defaultValue = "0.1", description = "GPTQ --float-target: damping of the float target's least squares towards W, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double ridge;
+    @Option(names = "--bias-correction", description = "GPTQ on an encoder: each layer's bias absorbs its mean output error over the calibration tokens; implies --clip-grid") boolean biasCorrection;
+    @Option(names = "--hadamard-inputs", description = "GPTQ on an encoder: an online randomized Hadamard (seed --seed) on the inputs of q/k/v and of up, the two read from LayerNorm outputs (stored as 2 F32 [dim, dim] matrices per block; quant4j runs them, llama.cpp does not); implies --clip-grid") boolean hadamardInputs;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
     @Option(names = "--max-memory", description = "GPTQ, AWQ: memory for calibration activations (hidden states, AWQ's cached layer inputs), e.g. 20G; buffers beyond it live in memory-mapped temporary files beside OUT (default: no limit)") String maxMemory;
@@ -206,6 +211,19 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantScheme scheme = calibratedScheme("GPTQ", granularity, asymmetric);
         var options = new Gptq.Options(bits, scheme.symmetric(), scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0,
                 actOrder, staticGroups, percdamp, blockSize, true);
+        if (clipGrid || floatTarget || biasCorrection || hadamardInputs) {
+            if (options.groupSize() == 0) throw new Q4jException("--clip-grid, --float-target, --bias-correction and --hadamard-inputs need groups (--granularity group)");
+            var encoder = org.quant4j.method.encoder.EncoderGptq.Options.clipped().withFloatTarget(floatTarget, ridge).withBiasCorrection(biasCorrection);
+            String describe = (hadamardInputs ? "Hadamard at q/k/v and up inputs, " : "") + options.withActOrder(true).withStaticGroups(true).describe() + " clipped grid" + (floatTarget ? " float target (ridge " + ridge + ")" : "")
+                    + (biasCorrection ? " bias correction" : "");
+            return calibrated("GPTQ", describe, ": GPTQ W", (model, calib, log, progress) -> {
+                if (!org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture())) {
+                    throw new Q4jException(input + ": --clip-grid, --float-target, --bias-correction and --hadamard-inputs are for BERT encoders (method/encoder/EncoderGptq)");
+                }
+                Model base = hadamardInputs ? org.quant4j.method.encoder.EncoderTransforms.rotate(model, seed, new boolean[]{true, false, true, false}) : model;
+                return org.quant4j.method.encoder.EncoderGptq.apply(base, calib, options, encoder, log);
+            });
+        }
         return calibrated("GPTQ", options.describe(), ": GPTQ W", (model, calib, log, progress) -> Gptq.apply(model, calib, options, log, progress));
     }
 

@@ -52,6 +52,11 @@ public final class EncoderGptqStudy {
         System.out.printf(Locale.ROOT, "%d evaluation sentences (of %d in %s), %d queries; calibration: next128 %d, wiki512 %d, mixed256 %d sentences%n",
                 corpus, all.size(), text, queries, next128.length, wiki512.length, mixed256.length);
 
+        for (var set : Map.of("evaluation", eval.toArray(int[][]::new), "next128", next128, "wiki512", wiki512).entrySet()) {
+            IntSummaryStatistics st = Arrays.stream(set.getValue()).mapToInt(a -> a.length).summaryStatistics();
+            System.out.printf(Locale.ROOT, "  %s: tokens per sentence mean %.1f, max %d, %d sentences ≥ 48 tokens%n", set.getKey(), st.getAverage(), st.getMax(),
+                    Arrays.stream(set.getValue()).filter(a -> a.length >= 48).count());
+        }
         Pattern linear = Pattern.compile("^blk\\.\\d+\\.(attn_q|attn_k|attn_v|attn_output|ffn_up|ffn_down)\\.weight$");
         QuantScheme w4 = QuantScheme.asymmetric(4, Granularity.CHANNEL).withGroupSize(32);
         QuantScheme w8 = QuantScheme.symmetric(8, Granularity.CHANNEL);
@@ -100,6 +105,34 @@ public final class EncoderGptqStudy {
         variants.put("GPTQ g32 mixed256 on online Hadamard", () -> Gptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, null, null));
         variants.put("GPTQ g32 mixed256 clipped grid on online Hadamard", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), mixed256, g32, EncoderGptq.Options.clipped(), null));
 
+        // float target (GPTAQ's asymmetric calibration), bias correction, AWQ scales before GPTQ
+        EncoderGptq.Options clipped = EncoderGptq.Options.clipped();
+        for (double ridge : new double[]{0.001, 0.01, 0.1, 1}) {
+            variants.put("GPTQ g32 next128 clipped grid, float target ridge " + ridge, () -> EncoderGptq.apply(f32, next128, g32, clipped.withFloatTarget(true, ridge), null));
+        }
+        variants.put("GPTQ g32 next128 clipped grid, bias correction", () -> EncoderGptq.apply(f32, next128, g32, clipped.withBiasCorrection(true), null));
+        variants.put("GPTQ g32 next128 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(f32, next128, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(f32, wiki512, g32, clipped.withFloatTarget(true, 0.1), null));
+        variants.put("GPTQ g32 wiki512 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(f32, wiki512, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        // online Hadamard only where the 384-wide LayerNorm outputs are read (q/k/v, up): 2 × 6 F32 matrices of 384²
+        Supplier<Model> rotated02 = () -> cache.computeIfAbsent("rot02", k -> EncoderTransforms.rotate(f32, 1234, new boolean[]{true, false, true, false}));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(rotated02.get(), next128, g32, clipped, null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, float target ridge 0.1 + bias correction", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1).withBiasCorrection(true), null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
+        variants.put("Hadamard at q/k/v and up inputs, GPTQ g32 next128 clipped grid, bias correction", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withBiasCorrection(true), null));
+        variants.put("Hadamard at every input, GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
+        Supplier<Model> awqScaled = () -> cache.computeIfAbsent("awq", k -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
+                org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
+        variants.put("AWQ scales then GPTQ g32 next128 clipped grid", () -> EncoderGptq.apply(awqScaled.get(), next128, g32, clipped, null));
+        variants.put("AWQ scales then GPTQ g32 next128 clipped grid, float target ridge 0.1", () -> EncoderGptq.apply(awqScaled.get(), next128, g32,
+                clipped.withFloatTarget(true, 0.1), null));
+
         variants.put("AWQ W4 g32 asym next128 (online scales)", () -> org.quant4j.method.awq.BertAwq.apply(f32, next128,
                 org.quant4j.method.awq.Awq.Options.of(4, 32), null));
         Supplier<Model> rtnW8 = () -> rtn(f32, w8, linear);
@@ -107,6 +140,28 @@ public final class EncoderGptqStudy {
         variants.put("RTN W8 per-channel, A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(rtnW8.get(), next128));
         variants.put("SmoothQuant (online smoothing, α 0.5) W8A8 static next128", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(
                 rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f), w8, linear), next128));
+
+        // static SmoothQuant: is it the calibration (ranges that unseen sentences exceed) or the method?
+        int[][] evalIds = eval.toArray(int[][]::new);
+        Supplier<Model> smoothed = () -> cache.computeIfAbsent("smoothed", k -> rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f), w8, linear));
+        variants.put("diagnosis: RTN W8 A8 static calibrated on the evaluated sentences", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(rtnW8.get(), evalIds));
+        variants.put("diagnosis: SmoothQuant W8A8 static calibrated on the evaluated sentences", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(smoothed.get(), evalIds));
+        variants.put("diagnosis: SmoothQuant W8A8 static wiki512", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(smoothed.get(), wiki512));
+        variants.put("diagnosis: SmoothQuant smoothing and A8 static scales both from the evaluated sentences", () -> org.quant4j.method.actquant.ActivationQuant.staticInt8(
+                rtn(EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, evalIds), 0.5f), w8, linear), evalIds));
+        variants.put("diagnosis: SmoothQuant (α 0.5) W8 float activations", smoothed);
+        String[][] readers = {{"attn_q", "attn_k", "attn_v"}, {"attn_output"}, {"ffn_up"}, {"ffn_down"}};
+        for (int site = 0; site < 4; site++) {
+            String[] r = readers[site];
+            variants.put("diagnosis: SmoothQuant W8A8 static next128, smoothing only at the " + r[0] + " input", () -> {
+                Model everySite = EncoderTransforms.smooth(f32, EncoderTransforms.channelAbsMax(f32, next128), 0.5f);
+                Map<String, org.quant4j.tensor.Tensor> keep = new LinkedHashMap<>();
+                for (var t : everySite.tensors().values()) {
+                    for (String k : r) if (t.name().matches("^blk\\.\\d+\\." + k + "\\.(weight|input_smooth)$")) keep.put(t.name(), t);
+                }
+                return org.quant4j.method.actquant.ActivationQuant.staticInt8(rtn(f32.withTensors(keep), w8, linear), next128);
+            });
+        }
 
         System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
         System.out.println("|---|---:|---:|---:|---:|");

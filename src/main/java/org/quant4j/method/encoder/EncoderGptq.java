@@ -2,12 +2,15 @@ package org.quant4j.method.encoder;
 
 import org.quant4j.kernel.MatMul;
 import org.quant4j.method.calib.SequentialCalibration;
+import org.quant4j.method.calib.TwinCalibration;
+import org.quant4j.kernel.DenseKernels;
 import org.quant4j.method.gptq.Gptq;
 import org.quant4j.model.Model;
 import org.quant4j.tensor.Tensor;
 import org.quant4j.util.Q4jException;
 
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
 import java.util.regex.Pattern;
@@ -21,6 +24,9 @@ import java.util.regex.Pattern;
  *       GPTQ then quantizes column by column on those fixed grids, compensating the clipping error with the rest.</li>
  *   <li><b>mixed precision</b>: the layers a pattern names (say {@code ffn_down}) are GPTQ'd at 8 bits, the rest at
  *       the options' bits; the Hessian is shared.</li>
+ *   <li><b>float target</b> ({@link TwinJob}): GPTQ towards the float model's outputs W·X instead of W·X̃, so each
+ *       layer also corrects the error the quantized layers before it introduced (GPTAQ's asymmetric calibration);
+ *       <b>bias correction</b>: each layer's bias absorbs the mean output error left on the calibration tokens.</li>
  * </ul>
  * Act-order and static groups are on whenever groups are used (the grids are chosen once, before the column loop).
  */
@@ -33,21 +39,34 @@ public final class EncoderGptq {
      * @param grid        shrink steps per unit (100)
      * @param eightBit    weights GPTQ'd at 8 bits instead (null: none)
      */
-    public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit) {
+    /**
+     * @param floatTarget    GPTQ towards the float model's outputs W·X instead of W·X̃ ({@link TwinCalibration}, GPTAQ's asymmetric calibration)
+     * @param ridge          the float target's least-squares damping, as a fraction of mean(diag H̃)
+     * @param biasCorrection after quantizing, each layer's bias absorbs the mean output error over the calibration tokens
+     */
+    public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit, boolean floatTarget, double ridge, boolean biasCorrection) {
         public Options {
             if (!(maxShrink >= 0 && maxShrink < 1)) throw new Q4jException("clip search: max shrink must be in [0, 1), not " + maxShrink);
             if (grid < 1) throw new Q4jException("clip search: grid must be positive");
+            if (!(ridge >= 0)) throw new Q4jException("float target: ridge must be ≥ 0, not " + ridge);
         }
+
+        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false); }
 
         public static Options clipped() { return new Options(true, 0.2, 100, null); }
 
-        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p); }
+        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection); }
+
+        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection); }
+
+        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on); }
     }
 
     public static Model apply(Model model, int[][] samples, Gptq.Options gptq, Options o, Consumer<String> log) {
         if (gptq.groupSize() == 0) throw new Q4jException("encoder GPTQ: clipped grids need groups (a group size > 0)");
         Gptq.Options g = gptq.withActOrder(true).withStaticGroups(true);
         Gptq.Options g8 = new Gptq.Options(8, gptq.symmetric(), gptq.groupSize(), true, true, gptq.percdamp(), gptq.blockSize(), gptq.fp16Scales());
+        if (o.floatTarget() || o.biasCorrection()) return TwinCalibration.run(model, samples, (layer, names, cols) -> new TwinJob(names, cols, g, g8, o, log));
         return SequentialCalibration.run(model, samples, (layer, names, cols) -> new SequentialCalibration.Job() {
             final Gptq.Hessian h = new Gptq.Hessian(cols);
 
@@ -72,6 +91,133 @@ public final class EncoderGptq {
                 return out;
             }
         }, null);
+    }
+
+    /**
+     * One set of layers with the float model's output as GPTQ's target. With X̃ (cols, tokens) the layer's inputs in the
+     * model quantized so far and X the float model's, the objective is ‖Q X̃ − W X‖² (GPTAQ's asymmetric calibration).
+     * Its least-squares optimum among unquantized weights is W* = W M H̃⁻¹, M = X X̃ᵀ, H̃ = X̃ X̃ᵀ (damped towards W), and
+     * because the residual W* X̃ − W X is orthogonal to X̃'s rows,
+     * <pre>
+     *   ‖Q X̃ − W X‖² = ‖(Q − W*) X̃‖² + ‖W* X̃ − W X‖²      for every Q,
+     * </pre>
+     * so GPTQ on W* with H̃ (the usual GPTQ, unchanged) minimises the asymmetric objective: each layer also corrects
+     * what the quantized layers before it changed. With bias correction, b += mean_t(W x_t − Q x̃_t) afterwards.
+     */
+    static final class TwinJob implements TwinCalibration.Job {
+        final List<String> names;
+        final int cols;
+        final Gptq.Options g, g8;
+        final Options o;
+        final Consumer<String> log;
+        final Gptq.Hessian h;                                         // H̃ = 2/n Σ X̃ X̃ᵀ
+        final double[] m;                                             // (cols, cols) Σ_t x_t x̃_tᵀ: m[i·cols + j] = Σ x[t,i] x̃[t,j]
+        final double[] meanQ, meanF;                                  // (cols) Σ_t x̃_t, Σ_t x_t
+        final float[] tile;                                           // (cols, cols) one sample's X X̃ᵀ
+        long tokens;
+
+        TwinJob(List<String> names, int cols, Gptq.Options g, Gptq.Options g8, Options o, Consumer<String> log) {
+            this.names = names; this.cols = cols; this.g = g; this.g8 = g8; this.o = o; this.log = log;
+            h = new Gptq.Hessian(cols);
+            m = o.floatTarget() ? new double[cols * cols] : null;
+            tile = o.floatTarget() ? new float[cols * cols] : null;
+            meanQ = new double[cols];
+            meanF = new double[cols];
+        }
+
+        @Override public void observe(float[] xq, float[] xf, int n) {
+            h.add(xq, n);
+            if (m != null) {
+                java.util.Arrays.fill(tile, 0f);
+                DenseKernels.gemmTN(cols, cols, n, 1f, xf, 0, cols, xq, 0, cols, tile, 0, cols);
+                for (int i = 0; i < tile.length; i++) m[i] += tile[i];
+            }
+            for (int t = 0; t < n; t++) for (int i = 0; i < cols; i++) { meanQ[i] += xq[t * cols + i]; meanF[i] += xf[t * cols + i]; }
+            tokens += n;
+        }
+
+        @Override public Map<String, Tensor> finish(Model current) {
+            double[] hessian = h.values();                            // 2/samples Σ X̃ X̃ᵀ
+            float[] diag = new float[cols];                           // (cols) H_ii
+            for (int i = 0; i < cols; i++) diag[i] = (float) hessian[i * cols + i];
+            float[] b = m == null ? null : floatTargetMap(hessian, m, 2.0 / h.samples(), cols, o.ridge()); // (cols, cols) M H̃⁻¹
+            Gptq.Prepared prep = Gptq.prepare(hessian, cols, g, log);
+            Map<String, Tensor> out = new LinkedHashMap<>();
+            for (String name : names) {
+                boolean eight = o.eightBit() != null && o.eightBit().matcher(name).find();
+                Gptq.Options go = eight ? g8 : g;
+                Tensor t = current.tensor(name);
+                int rows = (int) t.rows();
+                float[] w = MatMul.toFloats(t);                       // (rows, cols)
+                float[] target = w;
+                if (b != null) {
+                    target = new float[rows * cols];                  // (rows, cols) W* = W M H̃⁻¹
+                    DenseKernels.gemm(rows, cols, cols, 1f, w, 0, cols, b, 0, cols, target, 0, cols);
+                }
+                Gptq.StaticGrid grid = o.clip() && !eight ? (ww, r, c, opt, scale, zero) -> clippedGrid(ww, r, c, opt, diag, o, scale, zero) : null;
+                Gptq.Result r = Gptq.quantize(target, rows, cols, prep, go, grid);
+                out.put(name, r.toTensor(name));
+                if (o.biasCorrection()) {
+                    String biasName = name.replace(".weight", ".bias");
+                    float[] bias = MatMul.toFloats(current.tensor(biasName)).clone();   // (rows)
+                    float[] q = r.dequantize();
+                    for (int row = 0; row < rows; row++) {
+                        double e = 0;
+                        for (int i = 0; i < cols; i++) e += w[row * cols + i] * meanF[i] - q[row * cols + i] * meanQ[i];
+                        bias[row] += (float) (e / tokens);
+                    }
+                    out.put(biasName, Tensor.ofFloats(biasName, bias, rows));
+                }
+                if (log != null) log.accept(String.format("%s: %s%s%s, error %.4g", name, go.describe(), grid != null ? " clipped grid" : "", b != null ? " float target" : "", r.loss()));
+            }
+            return out;
+        }
+    }
+
+    /**
+     * B = (M + λI)(H̃ + λI)⁻¹ (cols, cols) with M = scale · m, λ = ridge · mean(diag H̃): W* = W B minimises
+     * ‖W* X̃ − W X‖² + λ‖W* − W‖² (the ridge pulls W* towards W, not towards 0; λ → ∞ gives W). Solved in double by
+     * Cholesky: H̃ + λI = L Lᵀ, Z = L⁻ᵀ L⁻¹ (M + λI)ᵀ, B = Zᵀ.
+     */
+    static float[] floatTargetMap(double[] hessian, double[] m, double scale, int n, double ridge) {
+        double mean = 0;
+        for (int i = 0; i < n; i++) mean += hessian[i * n + i];
+        mean /= n;
+        double lambda = Math.max(ridge * mean, 1e-12);
+        double[] l = new double[n * n];                               // (n, n) lower: L Lᵀ = H̃ + λI
+        for (int j = 0; j < n; j++) {
+            double d = hessian[j * n + j] + lambda;
+            for (int k = 0; k < j; k++) d -= l[j * n + k] * l[j * n + k];
+            if (!(d > 0)) throw new Q4jException("float target: H̃ + λI is not positive definite at column " + j + " (ridge " + ridge + ")");
+            double ljj = Math.sqrt(d);
+            l[j * n + j] = ljj;
+            for (int i = j + 1; i < n; i++) {
+                double s = hessian[i * n + j];
+                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+                l[i * n + j] = s / ljj;
+            }
+        }
+        double[] z = new double[n * n];                               // (n, n) Mᵀ, then L⁻¹ Mᵀ, then Z
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) z[i * n + j] = scale * m[j * n + i] + (i == j ? lambda : 0);
+        for (int i = 0; i < n; i++) {                                 // forward: L Y = Mᵀ, row by row
+            for (int k = 0; k < i; k++) {
+                double f = l[i * n + k];
+                if (f != 0) for (int j = 0; j < n; j++) z[i * n + j] -= f * z[k * n + j];
+            }
+            double inv = 1 / l[i * n + i];
+            for (int j = 0; j < n; j++) z[i * n + j] *= inv;
+        }
+        for (int i = n - 1; i >= 0; i--) {                            // backward: Lᵀ Z = Y
+            for (int k = i + 1; k < n; k++) {
+                double f = l[k * n + i];
+                if (f != 0) for (int j = 0; j < n; j++) z[i * n + j] -= f * z[k * n + j];
+            }
+            double inv = 1 / l[i * n + i];
+            for (int j = 0; j < n; j++) z[i * n + j] *= inv;
+        }
+        float[] b = new float[n * n];                                 // (n, n) B = Zᵀ
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) b[i * n + j] = (float) z[j * n + i];
+        return b;
     }
 
     /** For each (row, group) of w (rows, cols): the shrink of its min/max range with the least H_ii-weighted squared error. */

@@ -77,12 +77,22 @@ public final class EncoderTransforms {
     }
 
     /** Online randomized-Hadamard rotation at every site: T (cols, cols) orthogonal, x ← T·x, W ← W·Tᵀ. */
-    public static Model rotate(Model model, long seed) {
+    public static Model rotate(Model model, long seed) { boolean[] all = new boolean[READERS.length];
+        java.util.Arrays.fill(all, true);
+        return rotate(model, seed, all); }
+
+    /**
+     * As {@link #rotate(Model, long)} at the chosen sites only ({@link Bert#SITES} order: q/k/v input, attention
+     * output, up input, down input), say the two that read the 384-wide LayerNorm outputs.
+     */
+    public static Model rotate(Model model, long seed, boolean[] sites) {
         requireBert(model);
+        if (sites == null || sites.length != READERS.length) throw new Q4jException("rotate: one flag per site (" + READERS.length + ")");
         LlamaConfig c = model.config();
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (int l = 0; l < c.nLayers(); l++) {
             for (int site = 0; site < READERS.length; site++) {
+                if (!sites[site]) continue;
                 String[] readers = READERS[site];
                 int cols = (int) model.tensor(Model.blk(l, readers[0] + ".weight")).cols();
                 float[] t = Rotations.randomizedHadamard(cols, seed + 31L * l + site); // (cols, cols)
