@@ -1,6 +1,7 @@
 package org.quant4j.method.gptq;
 
 import org.quant4j.format.IntQuantType;
+import org.quant4j.kernel.Cholesky;
 import org.quant4j.kernel.DenseKernels;
 import org.quant4j.kernel.FloatKernels;
 import org.quant4j.kernel.MatMul;
@@ -277,54 +278,14 @@ public final class Gptq {
         return out;
     }
 
-    /** Rows per panel of the blocked factorisation and inverse; columns per parallel work unit. */
-    private static final int PANEL = 64, CHUNK = 64;
-
     /**
      * In place, the upper Cholesky factor U (UᵀU = A) of a symmetric (n, n) A, in A's upper triangle (the strict lower
-     * triangle is left as scratch); false when A is not positive definite. Left-looking by panels of 64 rows: a panel
-     * first takes every row above it in one product, A[k0:k1, k0:] −= U[:k0, k0:k1]ᵀ U[:k0, k0:] ({@link
-     * DenseKernels#gemmTN}, columns spread over the threads), then its diagonal block is factored and the rest of its
-     * rows solved against it.
+     * triangle is left as scratch); false when A is not positive definite. {@link Cholesky#upper}: blocked
+     * right-looking, its trailing updates a packed register-tiled syrk over the threads.
      */
     static boolean upperCholesky(double[] a, int n) {
-        for (int k0 = 0; k0 < n; k0 += PANEL) {
-            int k1 = Math.min(k0 + PANEL, n), rows = k1 - k0;
-            if (k0 > 0) {
-                int kk = k0;
-                Parallel.forRange(chunks(n - k0), 1, (s, e) -> {
-                    for (int c = s; c < e; c++) {
-                        int j0 = kk + c * CHUNK, j1 = Math.min(n, j0 + CHUNK);
-                        DenseKernels.gemmTN(rows, j1 - j0, kk, -1.0, a, kk, n, a, j0, n, a, kk * n + j0, n);
-                    }
-                });
-            }
-            for (int i = k0; i < k1; i++) {                              // the diagonal block, right-looking
-                double d = a[i * n + i];
-                if (!(d > 0)) return false;
-                double uii = Math.sqrt(d);
-                a[i * n + i] = uii;
-                for (int j = i + 1; j < k1; j++) a[i * n + j] /= uii;
-                for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + i2, a, i2 * n + i2, k1 - i2);
-            }
-            if (k1 < n) {                                                // U[k0:k1, k1:] = U_kk⁻ᵀ A[k0:k1, k1:]
-                int kk0 = k0;
-                Parallel.forRange(chunks(n - k1), 1, (s, e) -> {
-                    for (int c = s; c < e; c++) {
-                        int j0 = k1 + c * CHUNK, len = Math.min(n, j0 + CHUNK) - j0;
-                        for (int i = kk0; i < k1; i++) {
-                            double uii = a[i * n + i];
-                            for (int j = j0; j < j0 + len; j++) a[i * n + j] /= uii;
-                            for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + j0, a, i2 * n + j0, len);
-                        }
-                    }
-                });
-            }
-        }
-        return true;
+        return Cholesky.upper(a, n);
     }
-
-    private static int chunks(int columns) { return (columns + CHUNK - 1) / CHUNK; }
 
     // ---- the algorithm -----------------------------------------------------------------------------------------
 
