@@ -18,9 +18,14 @@ echo "$ours"
 uptime
 r_layer=$(sed -n 's/^reference fasterquant.*: \([0-9.]*\) s.*/\1/p' <<<"$ref")
 q_layer=$(sed -n 's/^quant4j GPTQ.*: \([0-9.]*\) s (best.*/\1/p' <<<"$ours")
+r_cpu=$(sed -n 's/^reference fasterquant.*, cpu \([0-9.]*\) s$/\1/p' <<<"$ref")
+q_cpu=$(sed -n 's/^quant4j GPTQ.*, cpu \([0-9.]*\) s (prepare.*/\1/p' <<<"$ours")
 r_h=$(sed -n 's/^reference add_batch.*: \([0-9.]*\) s$/\1/p' <<<"$ref")
 q_h=$(sed -n 's/^quant4j Hessian.*: \([0-9.]*\) s (.*/\1/p' <<<"$ours")
 awk -v a="$r_layer" -v b="$q_layer" 'BEGIN { printf "layer (prepare + Algorithm 1): reference %.3f s, quant4j %.3f s: quant4j %.2fx faster\n", a, b, a / b }'
+if [ -n "$r_cpu" ] && [ -n "$q_cpu" ]; then
+  awk -v a="$r_cpu" -v b="$q_cpu" 'BEGIN { printf "layer by process CPU time: reference %.3f s, quant4j %.3f s: quant4j %.2fx less\n", a, b, a / b }'
+fi
 if [ -n "$r_h" ] && [ -n "$q_h" ]; then
   awk -v a="$r_h" -v b="$q_h" 'BEGIN { printf "Hessian accumulation: reference %.3f s, quant4j %.3f s: quant4j %.2fx faster\n", a, b, a / b }'
 fi

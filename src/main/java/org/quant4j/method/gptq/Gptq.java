@@ -187,15 +187,19 @@ public final class Gptq {
         for (int i = 0; i < cols; i++) meanDiag += diag[i];
         meanDiag /= cols;
         double percdamp = o.percdamp();
-        double[] r = new double[Math.multiplyExact(cols, cols)];         // (cols, cols) J (H_perm + damp·I) J, then its factor
+        double[] r = new double[Math.multiplyExact(cols, cols)];         // (cols, cols) J (H_perm + damp·I) J's upper triangle, then its factor
         for (int attempt = 0; ; attempt++) {
             long t0 = System.nanoTime();
             double damp = percdamp * meanDiag;
             int n = cols;
-            Parallel.forRange(n, 16, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    int pi = perm[n - 1 - i];
-                    for (int j = 0; j < n; j++) r[i * n + j] = i == j ? diag[pi] + damp : hessian[pi * n + perm[n - 1 - j]];
+            Parallel.forRange((n + 1) / 2, 8, (s, e) -> {                 // the upper triangle only (all the factorisation
+                for (int u = s; u < e; u++) {                            // reads); rows u and n−1−u together, n + 1 entries
+                    for (int i = u; ; i = n - 1 - u) {
+                        int pi = perm[n - 1 - i];
+                        r[i * n + i] = diag[pi] + damp;
+                        for (int j = i + 1; j < n; j++) r[i * n + j] = hessian[pi * n + perm[n - 1 - j]];
+                        if (i == n - 1 - u) break;                       // (once only for the middle row of an odd n)
+                    }
                 }
             });
             long t1 = System.nanoTime();
@@ -415,7 +419,8 @@ public final class Gptq {
         for (int b = 0; b < batches; b++) maxWindow = Math.max(maxWindow, windowEnd[b] - b * blockSize);
         int window = maxWindow;
         int[] codes = new int[rows * cols];                              // (rows, cols) permuted order
-        int tile = 64, tiles = (rows + tile - 1) / tile;                // rows per task: each packed panel of T serves 64 rows
+        // rows per task: each packed panel of T serves a whole tile, so tiles are as tall as two per thread allow (64..256)
+        int tile = Math.clamp((rows / (2 * Parallel.threads()) + 15) / 16 * 16, 64, 256), tiles = (rows + tile - 1) / tile;
         double[] tileLoss = new double[tiles];
         Parallel.forRange(tiles, 1, (t0, t1) -> {
             float[] w1 = new float[tile * window];                       // (tile, X) the batch's columns, updated within the batch
