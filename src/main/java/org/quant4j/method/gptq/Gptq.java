@@ -356,6 +356,9 @@ public final class Gptq {
         }
     }
 
+    /** Columns per sub-block of the per-column loop (see {@link #quantize}). */
+    private static final int SUB = 16;
+
     /** GPTQ on one weight matrix w (rows, cols) with a prepared Hessian. */
     public static Result quantize(float[] weight, int rows, int cols, Prepared prep, Options o) {
         return quantize(weight, rows, cols, prep, o, null);
@@ -426,6 +429,7 @@ public final class Gptq {
             float[] w1 = new float[tile * window];                       // (tile, X) the batch's columns, updated within the batch
             float[] w1start = new float[tile * window];                  // (tile, X) the same at the batch's start, for group grids
             float[] rt = new float[tile * window];                       // (tile, X) R_P T_PX
+            float[] err = new float[tile * SUB];                         // (tile, SUB) the errors e of one sub-block
             for (int tt = t0; tt < t1; tt++) {
                 int r0 = tt * tile, nr = Math.min(tile, rows - r0);
                 double loss = 0;
@@ -439,24 +443,32 @@ public final class Gptq {
                         DenseKernels.gemm(nr, x, x, 1f, rt, 0, x, u, 0, x, w1, 0, x);
                     }
                     if (gs > 0 && !o.staticGroups()) System.arraycopy(w1, 0, w1start, 0, nr * x);
-                    for (int i = 0; i < count; i++) {
-                        int j = i1 + i;
-                        if (gs > 0 && !o.staticGroups() && j % gs == 0) {
-                            for (int rr = 0; rr < nr; rr++) findParams(w1start, rr * x + i, Math.min(gs, cols - j), o, scale, zero, (r0 + rr) * groups + j / gs);
+                    // Algorithm 1's column loop, by sub-blocks of SUB columns: inside one, each column's error e_i updates
+                    // the sub-block's later columns (w −= e_i U[i, i+1:s1]); after it, the batch's remaining columns take
+                    // the sub-block's errors in one product, W1[:, s1:count] −= E[:, s0:s1] U[s0:s1, s1:count].
+                    for (int s0 = 0; s0 < count; s0 += SUB) {
+                        int s1 = Math.min(count, s0 + SUB);
+                        for (int i = s0; i < s1; i++) {
+                            int j = i1 + i;
+                            if (gs > 0 && !o.staticGroups() && j % gs == 0) {
+                                for (int rr = 0; rr < nr; rr++) findParams(w1start, rr * x + i, Math.min(gs, cols - j), o, scale, zero, (r0 + rr) * groups + j / gs);
+                            }
+                            float d = u[i * x + i];
+                            for (int rr = 0; rr < nr; rr++) {
+                                int p = (r0 + rr) * groups + groupOf[j];
+                                float s = scale[p], z = zero[p];
+                                float xv = w1[rr * x + i];
+                                float q = Math.clamp((float) Math.rint(xv / s) + z, 0f, (float) maxq);
+                                codes[(r0 + rr) * cols + j] = (int) q;
+                                float deq = s * (q - z);
+                                float e = (xv - deq) / d;
+                                loss += (double) e * e;
+                                err[rr * SUB + i - s0] = e;
+                                w[(r0 + rr) * cols + j] -= deq;             // R = W − Q
+                                FloatKernels.axpy(-e, u, i * x + i + 1, w1, rr * x + i + 1, s1 - i - 1);
+                            }
                         }
-                        float d = u[i * x + i];
-                        for (int rr = 0; rr < nr; rr++) {
-                            int p = (r0 + rr) * groups + groupOf[j];
-                            float s = scale[p], z = zero[p];
-                            float xv = w1[rr * x + i];
-                            float q = Math.clamp((float) Math.rint(xv / s) + z, 0f, (float) maxq);
-                            codes[(r0 + rr) * cols + j] = (int) q;
-                            float deq = s * (q - z);
-                            float e = (xv - deq) / d;
-                            loss += (double) e * e;
-                            w[(r0 + rr) * cols + j] -= deq;                 // R = W − Q
-                            FloatKernels.axpy(-e, u, i * x + i + 1, w1, rr * x + i + 1, count - i - 1);
-                        }
+                        if (s1 < count) DenseKernels.gemm(nr, count - s1, s1 - s0, -1f, err, 0, SUB, u, s0 * x + s1, x, w1, s1, x);
                     }
                 }
                 tileLoss[tt] = loss / 2;
