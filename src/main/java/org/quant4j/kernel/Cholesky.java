@@ -11,15 +11,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  * panels of {@link #NB} rows, as LAPACK's dpotrf orders it:
  * <pre>
  *   U11 = chol(A11)                     the (nb, nb) diagonal block, unblocked
- *   U12 = U11⁻ᵀ A12                     the panel's rows right of it, (nb, n − k1), column chunks over the threads
+ *   U12 = U11⁻ᵀ A12                     the panel's rows right of it, (nb, n − k1), strips of NR columns over the threads
  *   A22 −= U12ᵀ U12                     the trailing matrix, upper tiles only (a syrk): all but O(n² nb) of the flops
  * </pre>
- * The trailing update is a packed GEMM: U12 is copied once per panel into slivers of {@link #MR} and of {@link #NR}
- * columns ((nb, MR) and (nb, NR) contiguous), and an MR × NR tile of C stays in registers while the k = nb loop reads
- * the two slivers sequentially (Vector API, DoubleVector; {@link #tileScalar} is its reference under
- * {@link Kernels#vector()} false). Columns of C are handed out to the threads in blocks of {@link #NC}, widest work
- * first, from a shared counter, so a descheduled thread on a shared machine does not hold the others up; inside a
- * block, rows go by {@link #MC} so the A slivers they read stay in L2 while the block's B slivers pass.
+ * Both O(n² nb) and O(n³) parts run on one register tile: an MR × NR block of C (4 × 2 DoubleVectors, 8 accumulators)
+ * stays in registers while the k loop reads two packed slivers sequentially, (k, MR) and (k, NR) contiguous. The
+ * forward substitution solves MR rows of a strip at a time (the rows above them through the tile, against U11 packed
+ * by columns, then the MR × MR triangle) and writes the solved rows straight into the slivers the syrk reads, so U12 is
+ * packed once per panel. The syrk hands columns out to the threads in blocks of {@link #NC}, widest work first, from a
+ * shared counter (a descheduled thread on a shared machine does not hold the others up); inside a block, rows go by
+ * {@link #MC} so the A slivers stay in L2 while each B sliver sits in L1. {@link #tileScalar} is the tile's reference
+ * under {@link Kernels#vector()} false; {@link #upperUnblocked} the textbook loop the parity tests compare with.
  */
 public final class Cholesky {
     private Cholesky() {}
