@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # GPTQ per-layer time, quant4j against IST-DASLab's reference (tools/gptq_reference.py, Debian's python3-torch with
 # OpenBLAS) on the same weights and Hessian, the same number of threads. Usage:
-#   [REPEAT=3] tools/gptq_bench.sh [ROWS COLS [THREADS [HESSIAN_SAMPLES [SEQ_LEN]]]]
+#   [REPEAT=3] [KEEP_DIR=dir] tools/gptq_bench.sh [ROWS COLS [THREADS [HESSIAN_SAMPLES [SEQ_LEN]]]]
 # defaults: 5632 2048 (TinyLlama's gate/up; its down is 2048 5632), 2 threads, Hessian over 4 samples of 2048 tokens.
 # Prints both timings and the ratio reference / quant4j. Measure on an idle machine (the script prints uptime).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rows=${1:-5632} cols=${2:-2048} threads=${3:-2} hs=${4:-4} len=${5:-2048} repeat=${REPEAT:-3}
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+if [ -n "${KEEP_DIR:-}" ]; then        # KEEP_DIR=path keeps W.f32 / H.f32 there (for quant4j bench --gptq path)
+  dir=$KEEP_DIR; mkdir -p "$dir"
+else
+  dir=$(mktemp -d)
+  trap 'rm -rf "$dir"' EXIT
+fi
 uptime
 ref=$(OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 "$here/tools/gptq_reference.py" time \
       --rows "$rows" --cols "$cols" --groupsize 128 --repeat "$repeat" --hessian-samples "$hs" --hessian-seq-len "$len" --save "$dir")

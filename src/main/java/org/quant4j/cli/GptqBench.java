@@ -19,7 +19,8 @@ import java.util.SplittableRandom;
  * Hessian. Times, best of the repetitions: prepare (dead columns, damping, the inverse Hessian's Cholesky factor) and
  * quantize (Algorithm 1 with its lazy batch updates), the work fasterquant's timer covers; then the Hessian
  * accumulation H += 2 X Xᵀ / n over samples × seq-len random tokens (the reference's add_batch, timed by the script
- * with {@code --hessian-samples}). {@code tools/gptq_bench.sh} runs both and prints the ratio.
+ * with {@code --hessian-samples}). The layer line also gives the process CPU time of the best repetition (every thread),
+ * steadier than wall time on a shared machine. {@code tools/gptq_bench.sh} runs both and prints the ratios.
  */
 final class GptqBench {
     private GptqBench() {}
