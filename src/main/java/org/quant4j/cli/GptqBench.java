@@ -19,7 +19,8 @@ import java.util.SplittableRandom;
  * Hessian. Times, best of the repetitions: prepare (dead columns, damping, the inverse Hessian's Cholesky factor) and
  * quantize (Algorithm 1 with its lazy batch updates), the work fasterquant's timer covers; then the Hessian
  * accumulation H += 2 X Xᵀ / n over samples × seq-len random tokens (the reference's add_batch, timed by the script
- * with {@code --hessian-samples}). {@code tools/gptq_bench.sh} runs both and prints the ratio.
+ * with {@code --hessian-samples}). The layer line also gives the process CPU time of the best repetition (every thread),
+ * steadier than wall time on a shared machine. {@code tools/gptq_bench.sh} runs both and prints the ratios.
  */
 final class GptqBench {
     private GptqBench() {}
@@ -40,6 +41,11 @@ final class GptqBench {
         return new Matrix(rows, cols, v);
     }
 
+    /** CPU time of the whole process (every thread), steadier than wall time on a shared machine. */
+    static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+    }
+
     static int run(Path dir, int bits, boolean symmetric, int groupSize, boolean actOrder, List<Integer> threads,
                    int repetitions, int samples, int seqLen) throws IOException {
         Matrix w = read(dir.resolve("W.f32")), hf = read(dir.resolve("H.f32"));
@@ -51,19 +57,22 @@ final class GptqBench {
         System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
         for (int t : threads) {
             Parallel.setThreads(t);
-            double best = Double.MAX_VALUE, bestPrepare = 0, loss = 0;
+            double best = Double.MAX_VALUE, bestPrepare = 0, loss = 0, cpu = 0, cpuPrepare = 0;
             Gptq.PrepareTimes phases = null;
             for (int r = 0; r < repetitions + 1; r++) {                  // the first run warms the JIT up
-                long t0 = System.nanoTime();
+                long c0 = cpuNanos(), t0 = System.nanoTime();
                 Gptq.Prepared p = Gptq.prepare(h, cols, o, null);
-                long t1 = System.nanoTime();
+                long c1 = cpuNanos(), t1 = System.nanoTime();
                 Gptq.Result res = Gptq.quantize(w.values(), rows, cols, p, o);
                 double s = (System.nanoTime() - t0) / 1e9;
-                if (r > 0 && s < best) { best = s; bestPrepare = (t1 - t0) / 1e9; phases = Gptq.lastPrepareTimes(); }
+                if (r > 0 && s < best) {
+                    best = s; bestPrepare = (t1 - t0) / 1e9; phases = Gptq.lastPrepareTimes();
+                    cpu = (cpuNanos() - c0) / 1e9; cpuPrepare = (c1 - c0) / 1e9;
+                }
                 loss = res.loss();
             }
-            System.out.printf("quant4j GPTQ %dx%d %s threads=%d: %.3f s (best of %d; prepare %.3f s, quantize %.3f s), loss %.6g%n",
-                    rows, cols, o.describe(), t, best, repetitions, bestPrepare, best - bestPrepare, loss);
+            System.out.printf("quant4j GPTQ %dx%d %s threads=%d: %.3f s (best of %d; prepare %.3f s, quantize %.3f s), loss %.6g, cpu %.3f s (prepare %.3f s, quantize %.3f s)%n",
+                    rows, cols, o.describe(), t, best, repetitions, bestPrepare, best - bestPrepare, loss, cpu, cpuPrepare, cpu - cpuPrepare);
             if (phases != null) {
                 System.out.printf("  prepare phases: reorder + damp %.3f s, Cholesky %.3f s, factor to float %.3f s%n",
                         phases.reorder(), phases.cholesky(), phases.transpose());

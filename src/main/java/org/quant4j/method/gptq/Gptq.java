@@ -1,6 +1,7 @@
 package org.quant4j.method.gptq;
 
 import org.quant4j.format.IntQuantType;
+import org.quant4j.kernel.Cholesky;
 import org.quant4j.kernel.DenseKernels;
 import org.quant4j.kernel.FloatKernels;
 import org.quant4j.kernel.MatMul;
@@ -186,15 +187,19 @@ public final class Gptq {
         for (int i = 0; i < cols; i++) meanDiag += diag[i];
         meanDiag /= cols;
         double percdamp = o.percdamp();
-        double[] r = new double[Math.multiplyExact(cols, cols)];         // (cols, cols) J (H_perm + damp·I) J, then its factor
+        double[] r = new double[Math.multiplyExact(cols, cols)];         // (cols, cols) J (H_perm + damp·I) J's upper triangle, then its factor
         for (int attempt = 0; ; attempt++) {
             long t0 = System.nanoTime();
             double damp = percdamp * meanDiag;
             int n = cols;
-            Parallel.forRange(n, 16, (s, e) -> {
-                for (int i = s; i < e; i++) {
-                    int pi = perm[n - 1 - i];
-                    for (int j = 0; j < n; j++) r[i * n + j] = i == j ? diag[pi] + damp : hessian[pi * n + perm[n - 1 - j]];
+            Parallel.forRange((n + 1) / 2, 8, (s, e) -> {                 // the upper triangle only (all the factorisation
+                for (int u = s; u < e; u++) {                            // reads); rows u and n−1−u together, n + 1 entries
+                    for (int i = u; ; i = n - 1 - u) {
+                        int pi = perm[n - 1 - i];
+                        r[i * n + i] = diag[pi] + damp;
+                        for (int j = i + 1; j < n; j++) r[i * n + j] = hessian[pi * n + perm[n - 1 - j]];
+                        if (i == n - 1 - u) break;                       // (once only for the middle row of an odd n)
+                    }
                 }
             });
             long t1 = System.nanoTime();
@@ -277,54 +282,14 @@ public final class Gptq {
         return out;
     }
 
-    /** Rows per panel of the blocked factorisation and inverse; columns per parallel work unit. */
-    private static final int PANEL = 64, CHUNK = 64;
-
     /**
      * In place, the upper Cholesky factor U (UᵀU = A) of a symmetric (n, n) A, in A's upper triangle (the strict lower
-     * triangle is left as scratch); false when A is not positive definite. Left-looking by panels of 64 rows: a panel
-     * first takes every row above it in one product, A[k0:k1, k0:] −= U[:k0, k0:k1]ᵀ U[:k0, k0:] ({@link
-     * DenseKernels#gemmTN}, columns spread over the threads), then its diagonal block is factored and the rest of its
-     * rows solved against it.
+     * triangle is left as scratch); false when A is not positive definite. {@link Cholesky#upper}: blocked
+     * right-looking, its trailing updates a packed register-tiled syrk over the threads.
      */
     static boolean upperCholesky(double[] a, int n) {
-        for (int k0 = 0; k0 < n; k0 += PANEL) {
-            int k1 = Math.min(k0 + PANEL, n), rows = k1 - k0;
-            if (k0 > 0) {
-                int kk = k0;
-                Parallel.forRange(chunks(n - k0), 1, (s, e) -> {
-                    for (int c = s; c < e; c++) {
-                        int j0 = kk + c * CHUNK, j1 = Math.min(n, j0 + CHUNK);
-                        DenseKernels.gemmTN(rows, j1 - j0, kk, -1.0, a, kk, n, a, j0, n, a, kk * n + j0, n);
-                    }
-                });
-            }
-            for (int i = k0; i < k1; i++) {                              // the diagonal block, right-looking
-                double d = a[i * n + i];
-                if (!(d > 0)) return false;
-                double uii = Math.sqrt(d);
-                a[i * n + i] = uii;
-                for (int j = i + 1; j < k1; j++) a[i * n + j] /= uii;
-                for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + i2, a, i2 * n + i2, k1 - i2);
-            }
-            if (k1 < n) {                                                // U[k0:k1, k1:] = U_kk⁻ᵀ A[k0:k1, k1:]
-                int kk0 = k0;
-                Parallel.forRange(chunks(n - k1), 1, (s, e) -> {
-                    for (int c = s; c < e; c++) {
-                        int j0 = k1 + c * CHUNK, len = Math.min(n, j0 + CHUNK) - j0;
-                        for (int i = kk0; i < k1; i++) {
-                            double uii = a[i * n + i];
-                            for (int j = j0; j < j0 + len; j++) a[i * n + j] /= uii;
-                            for (int i2 = i + 1; i2 < k1; i2++) DenseKernels.axpy(-a[i * n + i2], a, i * n + j0, a, i2 * n + j0, len);
-                        }
-                    }
-                });
-            }
-        }
-        return true;
+        return Cholesky.upper(a, n);
     }
-
-    private static int chunks(int columns) { return (columns + CHUNK - 1) / CHUNK; }
 
     // ---- the algorithm -----------------------------------------------------------------------------------------
 
@@ -391,6 +356,9 @@ public final class Gptq {
         }
     }
 
+    /** Columns per sub-block of the per-column loop (see {@link #quantize}). */
+    private static final int SUB = 16;
+
     /** GPTQ on one weight matrix w (rows, cols) with a prepared Hessian. */
     public static Result quantize(float[] weight, int rows, int cols, Prepared prep, Options o) {
         return quantize(weight, rows, cols, prep, o, null);
@@ -454,12 +422,14 @@ public final class Gptq {
         for (int b = 0; b < batches; b++) maxWindow = Math.max(maxWindow, windowEnd[b] - b * blockSize);
         int window = maxWindow;
         int[] codes = new int[rows * cols];                              // (rows, cols) permuted order
-        int tile = 64, tiles = (rows + tile - 1) / tile;                // rows per task: each packed panel of T serves 64 rows
+        // rows per task: each packed panel of T serves a whole tile, so tiles are as tall as two per thread allow (64..256)
+        int tile = Math.clamp((rows / (2 * Parallel.threads()) + 15) / 16 * 16, 64, 256), tiles = (rows + tile - 1) / tile;
         double[] tileLoss = new double[tiles];
         Parallel.forRange(tiles, 1, (t0, t1) -> {
             float[] w1 = new float[tile * window];                       // (tile, X) the batch's columns, updated within the batch
             float[] w1start = new float[tile * window];                  // (tile, X) the same at the batch's start, for group grids
             float[] rt = new float[tile * window];                       // (tile, X) R_P T_PX
+            float[] err = new float[tile * SUB];                         // (tile, SUB) the errors e of one sub-block
             for (int tt = t0; tt < t1; tt++) {
                 int r0 = tt * tile, nr = Math.min(tile, rows - r0);
                 double loss = 0;
@@ -473,24 +443,32 @@ public final class Gptq {
                         DenseKernels.gemm(nr, x, x, 1f, rt, 0, x, u, 0, x, w1, 0, x);
                     }
                     if (gs > 0 && !o.staticGroups()) System.arraycopy(w1, 0, w1start, 0, nr * x);
-                    for (int i = 0; i < count; i++) {
-                        int j = i1 + i;
-                        if (gs > 0 && !o.staticGroups() && j % gs == 0) {
-                            for (int rr = 0; rr < nr; rr++) findParams(w1start, rr * x + i, Math.min(gs, cols - j), o, scale, zero, (r0 + rr) * groups + j / gs);
+                    // Algorithm 1's column loop, by sub-blocks of SUB columns: inside one, each column's error e_i updates
+                    // the sub-block's later columns (w −= e_i U[i, i+1:s1]); after it, the batch's remaining columns take
+                    // the sub-block's errors in one product, W1[:, s1:count] −= E[:, s0:s1] U[s0:s1, s1:count].
+                    for (int s0 = 0; s0 < count; s0 += SUB) {
+                        int s1 = Math.min(count, s0 + SUB);
+                        for (int i = s0; i < s1; i++) {
+                            int j = i1 + i;
+                            if (gs > 0 && !o.staticGroups() && j % gs == 0) {
+                                for (int rr = 0; rr < nr; rr++) findParams(w1start, rr * x + i, Math.min(gs, cols - j), o, scale, zero, (r0 + rr) * groups + j / gs);
+                            }
+                            float d = u[i * x + i];
+                            for (int rr = 0; rr < nr; rr++) {
+                                int p = (r0 + rr) * groups + groupOf[j];
+                                float s = scale[p], z = zero[p];
+                                float xv = w1[rr * x + i];
+                                float q = Math.clamp((float) Math.rint(xv / s) + z, 0f, (float) maxq);
+                                codes[(r0 + rr) * cols + j] = (int) q;
+                                float deq = s * (q - z);
+                                float e = (xv - deq) / d;
+                                loss += (double) e * e;
+                                err[rr * SUB + i - s0] = e;
+                                w[(r0 + rr) * cols + j] -= deq;             // R = W − Q
+                                FloatKernels.axpy(-e, u, i * x + i + 1, w1, rr * x + i + 1, s1 - i - 1);
+                            }
                         }
-                        float d = u[i * x + i];
-                        for (int rr = 0; rr < nr; rr++) {
-                            int p = (r0 + rr) * groups + groupOf[j];
-                            float s = scale[p], z = zero[p];
-                            float xv = w1[rr * x + i];
-                            float q = Math.clamp((float) Math.rint(xv / s) + z, 0f, (float) maxq);
-                            codes[(r0 + rr) * cols + j] = (int) q;
-                            float deq = s * (q - z);
-                            float e = (xv - deq) / d;
-                            loss += (double) e * e;
-                            w[(r0 + rr) * cols + j] -= deq;                 // R = W − Q
-                            FloatKernels.axpy(-e, u, i * x + i + 1, w1, rr * x + i + 1, count - i - 1);
-                        }
+                        if (s1 < count) DenseKernels.gemm(nr, count - s1, s1 - s0, -1f, err, 0, SUB, u, s0 * x + s1, x, w1, s1, x);
                     }
                 }
                 tileLoss[tt] = loss / 2;
