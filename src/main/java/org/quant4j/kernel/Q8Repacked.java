@@ -38,7 +38,7 @@ import static jdk.incubator.vector.VectorOperators.*;
  *       bytes q − 32 (decoding the 6-bit codes once here is cheaper than in every product; 31 % more bytes).</li>
  * </ul>
  * The copy is made once per weight, only of read-only weights (a mapped model file, which cannot change under it), and
- * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off. It costs memory and a
+ * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off, and copies stop at {@link #budget}. It costs memory and a
  * pause on first use: the copy is about 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
  * the mapped originals stay in the page cache for prompt processing. The scalar reference is {@link Q8Kernels#reference}, the same as for the row kernels.
  */
@@ -68,9 +68,37 @@ public final class Q8Repacked {
 
     private record Packed(java.lang.ref.WeakReference<MemorySegment> source, GgmlType type, int rows, int cols, MemorySegment data) {}
 
-    /** Whether a matrix-vector product of this weight runs here. */
+    /**
+     * The most bytes of repacked copies alive at once: half the machine's physical memory unless
+     * {@code -Dquant4j.repack.maxMiB} says otherwise. Weights beyond it keep the row kernels, so a model streamed from a
+     * file larger than memory (a 70B checkpoint on a 24 GB machine) is never copied whole.
+     */
+    static volatile long budget = budget();
+
+    /** Sets the budget in bytes (tests). */
+    static void setBudget(long bytes) { budget = bytes; }
+    private static final java.util.concurrent.atomic.AtomicLong LIVE = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.lang.ref.Cleaner CLEANER = java.lang.ref.Cleaner.create();
+
+    private static long budget() {
+        String mib = System.getProperty("quant4j.repack.maxMiB");
+        if (mib != null) return Long.parseLong(mib.trim()) << 20;
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os)
+            return os.getTotalMemorySize() / 2;
+        return 4L << 30;
+    }
+
+    /** Bytes of repacked copies alive now (for tests and the bench). */
+    static long liveBytes() { return LIVE.get(); }
+
+    /** Whether a matrix-vector product of this weight runs here: a covered type, and its copy exists or fits the budget. */
     static boolean covers(GgmlType type, MemorySegment w, int rows) {
-        return enabled && (type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly();
+        if (!(enabled && (type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly())) return false;
+        synchronized (CACHE) {
+            Packed e = CACHE.get(w);
+            if (e != null && e.source().get() == w) return true;
+        }
+        return LIVE.get() + w.byteSize() / 3 * 4 <= budget; // every copy is under 4/3 of its weights (Q6_K: +31 %)
     }
 
     /** out[b·rows + r] for every row and token b of x, on the repacked copy of w (made on first use). */
@@ -108,6 +136,9 @@ public final class Q8Repacked {
                 CACHE.remove(w);
                 e = new Packed(new java.lang.ref.WeakReference<>(w), type, rows, cols, p);
                 CACHE.put(w, e);
+                long bytes = p.byteSize();
+                LIVE.addAndGet(bytes);
+                CLEANER.register(w, () -> LIVE.addAndGet(-bytes)); // the copy becomes unreachable with its weights
             }
             return e.data();
         }

@@ -1,5 +1,6 @@
 package org.quant4j.kernel;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.quant4j.format.GgmlType;
@@ -72,5 +73,29 @@ class Q8RepackedTest {
         MatMul.matmul(second, x, expected, 1);                          // writable: the row kernels
         for (int r = 0; r < rows; r++) assertEquals(expected[r], outB[r], 1e-4 * (Math.abs(expected[r]) + 1), "row " + r);
         assertNotNull(a); // keeps the first segment (and its cache entry) alive until here
+    }
+
+    @Test
+    void copiesStopAtTheMemoryBudgetAndTheRowKernelsTakeOver() {
+        long saved = Q8Repacked.budget;
+        try {
+            Tensor writable = BlockKernelParityTest.randomTensor(GgmlType.Q4_0, 64, 256, 77);
+            Tensor t = new Tensor("w", GgmlType.Q4_0, writable.shape(), writable.data().asReadOnly());
+            Q8Repacked.setBudget(Q8Repacked.liveBytes() + t.data().byteSize()); // less than the copy's 4/3 bound
+            assertFalse(Q8Repacked.covers(GgmlType.Q4_0, t.data(), 64), "over the budget: no copy");
+            float[] x = Q8KernelParityTest.gaussian(256, 5, true), out = new float[64], rowKernels = new float[64];
+            long before = Q8Repacked.liveBytes();
+            MatMul.matmul(t, x, out, 1);
+            assertEquals(before, Q8Repacked.liveBytes(), "nothing was copied");
+            MatMul.matmul(writable, x, rowKernels, 1);
+            assertArrayEquals(rowKernels, out, "the row kernels ran");
+            Q8Repacked.setBudget(Long.MAX_VALUE);
+            assertTrue(Q8Repacked.covers(GgmlType.Q4_0, t.data(), 64));
+            MatMul.matmul(t, x, out, 1);
+            assertEquals(before + 64 / 8 * (256 / 32) * Q8Repacked.Q4_0_BLOCK, Q8Repacked.liveBytes(), "the copy is counted");
+            assertTrue(Q8Repacked.covers(GgmlType.Q4_0, t.data(), 64), "an existing copy is always used");
+        } finally {
+            Q8Repacked.setBudget(saved);
+        }
     }
 }
