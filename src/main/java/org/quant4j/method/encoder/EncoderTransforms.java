@@ -77,9 +77,11 @@ public final class EncoderTransforms {
     }
 
     /** Online randomized-Hadamard rotation at every site: T (cols, cols) orthogonal, x ← T·x, W ← W·Tᵀ. */
-    public static Model rotate(Model model, long seed) { boolean[] all = new boolean[READERS.length];
+    public static Model rotate(Model model, long seed) {
+        boolean[] all = new boolean[READERS.length];
         java.util.Arrays.fill(all, true);
-        return rotate(model, seed, all); }
+        return rotate(model, seed, all);
+    }
 
     /**
      * As {@link #rotate(Model, long)} at the chosen sites only ({@link Bert#SITES} order: q/k/v input, attention
