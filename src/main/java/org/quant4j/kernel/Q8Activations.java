@@ -30,8 +30,8 @@ public final class Q8Activations {
     public final float[] dsum;
     /** (batch, n / 16) Σ q over each 16: Q8_K's bsums, for Q2_K's per-16 minimums. */
     public final int[] sum16;
-    /** (batch, n / 2) the codes two at a time, q[2i] in the low and q[2i+1] in the high 16 bits ({@link Q8Repacked}). */
-    public final int[] q2;
+    /** (batch, n / 2) the codes two at a time ({@link #pairs}); null until first asked for. */
+    private int[] q2;
 
     private Q8Activations(Kind kind, int batch, int n) {
         this.kind = kind;
@@ -42,7 +42,20 @@ public final class Q8Activations {
         this.sum32 = new int[batch * (n / 32)];
         this.dsum = new float[batch * (n / 32)];
         this.sum16 = new int[batch * (n / 16)];
-        this.q2 = new int[batch * n / 2];
+    }
+
+    /**
+     * (batch, n / 2) the codes two at a time, q[2i] in the low and q[2i+1] in the high 16 bits, for {@link Q8Repacked}'s
+     * broadcasts; made on first use (only the repacked kernels need it), which their caller does before handing work
+     * to the threads.
+     */
+    public int[] pairs() {
+        if (q2 == null) {
+            int[] p = new int[batch * n / 2];
+            for (int i = 0; i < p.length; i++) p[i] = (q[2 * i] & 0xFFFF) | q[2 * i + 1] << 16;
+            q2 = p;
+        }
+        return q2;
     }
 
     /** Quantizes x (batch, n); n must be a multiple of the kind's block size. */
@@ -70,7 +83,6 @@ public final class Q8Activations {
                 a.sum32[b * (n / 32) + g] = s;
                 a.dsum[b * (n / 32) + g] = s * a.d[b * blocks + 32 * g / kind.block];
             }
-            for (int i = b * n / 2; i < (b + 1) * n / 2; i++) a.q2[i] = (a.q[2 * i] & 0xFFFF) | a.q[2 * i + 1] << 16;
             for (int g = 0; g < n / 16; g++) {
                 int s = 0, o = b * n + 16 * g;
                 for (int i = 0; i < 16; i++) s += a.q[o + i];

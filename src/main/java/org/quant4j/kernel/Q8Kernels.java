@@ -181,10 +181,7 @@ public final class Q8Kernels {
             int hi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
             float dx = a.d[dr + blk], d = Float.float16ToFloat((short) dd) * dx, dmin = Float.float16ToFloat((short) (dd >>> 16)) * dx;
             long sc = kScales(lo, hi), m = kMins(lo, hi);             // a byte each, sub-block 0 lowest
-            int g = sr + 8 * blk;
-            int msum = (int) (m & 0xFF) * sums[g] + (int) (m >>> 8 & 0xFF) * sums[g + 1] + (int) (m >>> 16 & 0xFF) * sums[g + 2] + (int) (m >>> 24 & 0xFF) * sums[g + 3]
-                    + (int) (m >>> 32 & 0xFF) * sums[g + 4] + (int) (m >>> 40 & 0xFF) * sums[g + 5] + (int) (m >>> 48 & 0xFF) * sums[g + 6] + (int) (m >>> 56) * sums[g + 7];
-            mins += dmin * msum;
+            mins += dmin * minSum(m, sums, sr + 8 * blk);
             IntVector acc0 = IntVector.zero(I), acc1 = IntVector.zero(I);
             for (int j = 0; j < 4; j++) {
                 long q = b + 16 + 32L * j;
@@ -222,6 +219,12 @@ public final class Q8Kernels {
         return (u1 & KMASK1) | ((((u2 >>> 4) & KMASK2) | (((u1 >>> 6) & KMASK3) << 4)) << 32);
     }
 
+    /** Σ_j m_j · sums[g + j] over a super-block's eight sub-blocks, m_j byte j of m (from {@link #kMins}). */
+    static int minSum(long m, int[] sums, int g) {
+        return (int) (m & 0xFF) * sums[g] + (int) (m >>> 8 & 0xFF) * sums[g + 1] + (int) (m >>> 16 & 0xFF) * sums[g + 2] + (int) (m >>> 24 & 0xFF) * sums[g + 3]
+                + (int) (m >>> 32 & 0xFF) * sums[g + 4] + (int) (m >>> 40 & 0xFF) * sums[g + 5] + (int) (m >>> 48 & 0xFF) * sums[g + 6] + (int) (m >>> 56) * sums[g + 7];
+    }
+
     /**
      * Q5_K × Q8_K: Q4_K's sub-blocks with a fifth bit per code from qh (bit 2j for sub-block 2j, 2j+1 for 2j+1), the
      * same integer accumulation (|Σ| ≤ 256·31·127·63 < 2^31; a pair of product lanes ≤ 4·31·127 fits in int16).
@@ -240,10 +243,7 @@ public final class Q8Kernels {
             int hi = w.get(ValueLayout.JAVA_INT_UNALIGNED, b + 12);
             float dx = a.d[dr + blk], d = Float.float16ToFloat((short) dd) * dx, dmin = Float.float16ToFloat((short) (dd >>> 16)) * dx;
             long sc = kScales(lo, hi), m = kMins(lo, hi);             // a byte each, sub-block 0 lowest
-            int g = sr + 8 * blk;
-            int msum = (int) (m & 0xFF) * sums[g] + (int) (m >>> 8 & 0xFF) * sums[g + 1] + (int) (m >>> 16 & 0xFF) * sums[g + 2] + (int) (m >>> 24 & 0xFF) * sums[g + 3]
-                    + (int) (m >>> 32 & 0xFF) * sums[g + 4] + (int) (m >>> 40 & 0xFF) * sums[g + 5] + (int) (m >>> 48 & 0xFF) * sums[g + 6] + (int) (m >>> 56) * sums[g + 7];
-            mins += dmin * msum;
+            mins += dmin * minSum(m, sums, sr + 8 * blk);
             ShortVector h0 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 16, LE).convertShape(ZERO_EXTEND_B2S, S, 0);
             ShortVector h1 = (ShortVector) ByteVector.fromMemorySegment(B128, w, b + 32, LE).convertShape(ZERO_EXTEND_B2S, S, 0);
             IntVector acc0 = IntVector.zero(I), acc1 = IntVector.zero(I);

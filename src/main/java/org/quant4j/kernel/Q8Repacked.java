@@ -17,7 +17,7 @@ import static jdk.incubator.vector.VectorOperators.*;
  * of the weights interleaved by rows, as llama.cpp's repacked CPU kernels ({@code ggml_gemv_q4_0_8x8_q8_0}, {@code
  * ggml_gemv_q4_K_8x8_q8_K}) do. In the row-by-row kernels ({@link Q8Kernels}) every block of 32 weights pays for its
  * own pair sum into int32, conversion, scale and FMA; here one int32 lane belongs to one row, so that work is shared by
- * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#q2}); Q4_0 runs two groups
+ * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#pairs}); Q4_0 runs two groups
  * of eight rows per call, sharing each broadcast:
  * <pre>
  *   int16 lane 2r+e  +=  w[r, 2i+e] · x[2i+e]        (sixteen such products per lane before the pair sum)
@@ -104,6 +104,7 @@ public final class Q8Repacked {
     /** out[b·rows + r] for every row and token b of x, on the repacked copy of w (made on first use). */
     static void matvec(GgmlType type, MemorySegment w, int rows, int cols, Q8Activations x, float[] out) {
         MemorySegment p = repacked(type, w, rows, cols);
+        x.pairs(); // made here, before the threads read it
         int groups = rows / 8;
         long groupBytes = (long) (type == GgmlType.Q4_0 ? cols / 32 * Q4_0_BLOCK : cols / 256 * (type == GgmlType.Q4_K ? Q4_K_BLOCK : Q6_K_BLOCK));
         int grain = Math.max(2, (MatMul.grain(cols, x.batch) / 8 + 1) & ~1); // whole pairs of groups per thread
@@ -201,7 +202,7 @@ public final class Q8Repacked {
      */
     static void q4_0x8(MemorySegment p, long g, Q8Activations a, int b, float[] out, int o) {
         int n = a.n, nb = n / 32, xr = b * (n / 2), dr = b * nb;
-        int[] x2 = a.q2;
+        int[] x2 = a.pairs();
         float[] xd = a.d, xs = a.dsum;
         FloatVector acc = FloatVector.zero(F), offs = FloatVector.zero(F);
         for (int k = 0; k < nb; k++) {
@@ -229,7 +230,7 @@ public final class Q8Repacked {
     /** Rows 8g..8g+15 (two groups, the second {@code gb} bytes after the first) times token b, sharing the broadcasts. */
     static void q4_0x16(MemorySegment p, long g, long gb, Q8Activations a, int b, float[] out, int o) {
         int n = a.n, nb = n / 32, xr = b * (n / 2), dr = b * nb;
-        int[] x2 = a.q2;
+        int[] x2 = a.pairs();
         float[] xd = a.d, xs = a.dsum;
         FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F), offs0 = FloatVector.zero(F), offs1 = FloatVector.zero(F);
         for (int k = 0; k < nb; k++) {
@@ -298,7 +299,7 @@ public final class Q8Repacked {
      */
     static void q4_Kx8(MemorySegment p, long g, Q8Activations a, int b, float[] out, int o) {
         int n = a.n, nb = n / 256, xr = b * (n / 2), dr = b * nb, sr = b * (n / 32);
-        int[] x2 = a.q2, sums = a.sum32;
+        int[] x2 = a.pairs(), sums = a.sum32;
         float[] xd = a.d;
         FloatVector acc = FloatVector.zero(F), mins = FloatVector.zero(F);
         for (int k = 0; k < nb; k++) {
@@ -380,7 +381,7 @@ public final class Q8Repacked {
      */
     static void q6_Kx8(MemorySegment p, long g, Q8Activations a, int b, float[] out, int o) {
         int n = a.n, nb = n / 256, xr = b * (n / 2), dr = b * nb;
-        int[] x2 = a.q2;
+        int[] x2 = a.pairs();
         float[] xd = a.d;
         FloatVector acc = FloatVector.zero(F);
         for (int k = 0; k < nb; k++) {

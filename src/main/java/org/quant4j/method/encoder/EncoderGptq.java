@@ -1,5 +1,6 @@
 package org.quant4j.method.encoder;
 
+import org.quant4j.kernel.Cholesky;
 import org.quant4j.kernel.MatMul;
 import org.quant4j.method.calib.SequentialCalibration;
 import org.quant4j.method.calib.TwinCalibration;
@@ -38,8 +39,6 @@ public final class EncoderGptq {
      * @param maxShrink   smallest range tried, as 1 − maxShrink of min/max (0.2)
      * @param grid        shrink steps per unit (100)
      * @param eightBit    weights GPTQ'd at 8 bits instead (null: none)
-     */
-    /**
      * @param floatTarget    GPTQ towards the float model's outputs W·X instead of W·X̃ ({@link TwinCalibration}, GPTAQ's asymmetric calibration)
      * @param ridge          the float target's least-squares damping, as a fraction of mean(diag H̃)
      * @param biasCorrection after quantizing, each layer's bias absorbs the mean output error over the calibration tokens
@@ -74,21 +73,7 @@ public final class EncoderGptq {
 
             @Override public Map<String, Tensor> finish(Model current) {
                 h.release();
-                double[] hessian = h.values();
-                float[] diag = new float[cols];                                // (cols) H_ii
-                for (int i = 0; i < cols; i++) diag[i] = (float) hessian[i * cols + i];
-                Gptq.Prepared prep = Gptq.prepare(hessian, cols, g, log);
-                Map<String, Tensor> out = new LinkedHashMap<>();
-                for (String name : names) {
-                    boolean eight = o.eightBit() != null && o.eightBit().matcher(name).find();
-                    Gptq.Options go = eight ? g8 : g;
-                    Tensor t = current.tensor(name);
-                    Gptq.StaticGrid grid = o.clip() && !eight ? (w, rows, c, opt, scale, zero) -> clippedGrid(w, rows, c, opt, diag, o, scale, zero) : null;
-                    Gptq.Result r = Gptq.quantize(MatMul.toFloats(t), (int) t.rows(), (int) t.cols(), prep, go, grid);
-                    out.put(name, r.toTensor(name));
-                    if (log != null) log.accept(String.format("%s: %s%s, error %.4g", name, go.describe(), grid != null ? " clipped grid" : "", r.loss()));
-                }
-                return out;
+                return quantizeSet(current, names, h.values(), cols, null, g, g8, o, null, log);
             }
         }, null);
     }
@@ -137,82 +122,92 @@ public final class EncoderGptq {
         }
 
         @Override public Map<String, Tensor> finish(Model current) {
-            double[] hessian = h.values();                            // 2/samples Σ X̃ X̃ᵀ
-            float[] diag = new float[cols];                           // (cols) H_ii
-            for (int i = 0; i < cols; i++) diag[i] = (float) hessian[i * cols + i];
-            float[] b = m == null ? null : floatTargetMap(hessian, m, 2.0 / h.samples(), cols, o.ridge()); // (cols, cols) M H̃⁻¹
-            Gptq.Prepared prep = Gptq.prepare(hessian, cols, g, log);
-            Map<String, Tensor> out = new LinkedHashMap<>();
-            for (String name : names) {
-                boolean eight = o.eightBit() != null && o.eightBit().matcher(name).find();
-                Gptq.Options go = eight ? g8 : g;
-                Tensor t = current.tensor(name);
-                int rows = (int) t.rows();
-                float[] w = MatMul.toFloats(t);                       // (rows, cols)
-                float[] target = w;
-                if (b != null) {
-                    target = new float[rows * cols];                  // (rows, cols) W* = W M H̃⁻¹
-                    DenseKernels.gemm(rows, cols, cols, 1f, w, 0, cols, b, 0, cols, target, 0, cols);
-                }
-                Gptq.StaticGrid grid = o.clip() && !eight ? (ww, r, c, opt, scale, zero) -> clippedGrid(ww, r, c, opt, diag, o, scale, zero) : null;
-                Gptq.Result r = Gptq.quantize(target, rows, cols, prep, go, grid);
-                out.put(name, r.toTensor(name));
-                if (o.biasCorrection()) {
-                    String biasName = name.replace(".weight", ".bias");
-                    float[] bias = MatMul.toFloats(current.tensor(biasName)).clone();   // (rows)
-                    float[] q = r.dequantize();
-                    for (int row = 0; row < rows; row++) {
-                        double e = 0;
-                        for (int i = 0; i < cols; i++) e += w[row * cols + i] * meanF[i] - q[row * cols + i] * meanQ[i];
-                        bias[row] += (float) (e / tokens);
-                    }
-                    out.put(biasName, Tensor.ofFloats(biasName, bias, rows));
-                }
-                if (log != null) log.accept(String.format("%s: %s%s%s, error %.4g", name, go.describe(), grid != null ? " clipped grid" : "", b != null ? " float target" : "", r.loss()));
-            }
-            return out;
+            java.util.function.Function<double[], float[]> target = m == null ? null : hessian -> floatTargetMap(hessian, m, 2.0 / h.samples(), cols, o.ridge());
+            return quantizeSet(current, names, h.values(), cols, target, g, g8, o, o.biasCorrection() ? this::correctBias : null, log);
         }
+
+        /** b += mean_t(W x_t − Q x̃_t), the mean output error on the calibration tokens. */
+        private void correctBias(Model current, String name, float[] w, Gptq.Result r, Map<String, Tensor> out) {
+            String biasName = name.replace(".weight", ".bias");
+            float[] bias = MatMul.toFloats(current.tensor(biasName)).clone();    // (rows)
+            float[] q = r.dequantize();                                         // (rows, cols)
+            for (int row = 0; row < bias.length; row++) {
+                double e = 0;
+                for (int i = 0; i < cols; i++) e += w[row * cols + i] * meanF[i] - q[row * cols + i] * meanQ[i];
+                bias[row] += (float) (e / tokens);
+            }
+            out.put(biasName, Tensor.ofFloats(biasName, bias, bias.length));
+        }
+    }
+
+    /** What a set does after each layer's GPTQ (bias correction), given the layer's float weights w (rows, cols). */
+    private interface AfterLayer {
+        void accept(Model current, String name, float[] w, Gptq.Result r, Map<String, Tensor> out);
+    }
+
+    /**
+     * GPTQ of each layer of a set on the set's Hessian (cols, cols): at 8 bits where {@link Options#eightBit} names it,
+     * on clipped grids otherwise when {@link Options#clip}. {@code targetMap}, when given, turns the Hessian into B
+     * (cols, cols) before GPTQ's preparation changes it, and each layer's target is W·B instead of W.
+     */
+    private static Map<String, Tensor> quantizeSet(Model current, List<String> names, double[] hessian, int cols,
+                                                   java.util.function.Function<double[], float[]> targetMap,
+                                                   Gptq.Options g, Gptq.Options g8, Options o, AfterLayer after, Consumer<String> log) {
+        float[] diag = new float[cols];                                // (cols) H_ii
+        for (int i = 0; i < cols; i++) diag[i] = (float) hessian[i * cols + i];
+        float[] b = targetMap == null ? null : targetMap.apply(hessian); // (cols, cols)
+        Gptq.Prepared prep = Gptq.prepare(hessian, cols, g, log);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : names) {
+            boolean eight = o.eightBit() != null && o.eightBit().matcher(name).find();
+            Gptq.Options go = eight ? g8 : g;
+            Tensor t = current.tensor(name);
+            int rows = (int) t.rows();
+            float[] w = MatMul.toFloats(t);                            // (rows, cols)
+            float[] target = w;
+            if (b != null) {
+                target = new float[rows * cols];                       // (rows, cols) W* = W B
+                DenseKernels.gemm(rows, cols, cols, 1f, w, 0, cols, b, 0, cols, target, 0, cols);
+            }
+            Gptq.StaticGrid grid = o.clip() && !eight ? (ww, r, c, opt, scale, zero) -> clippedGrid(ww, r, c, opt, diag, o, scale, zero) : null;
+            Gptq.Result r = Gptq.quantize(target, rows, cols, prep, go, grid);
+            out.put(name, r.toTensor(name));
+            if (after != null) after.accept(current, name, w, r, out);
+            if (log != null) log.accept(String.format("%s: %s%s%s, error %.4g", name, go.describe(), grid != null ? " clipped grid" : "", b != null ? " float target" : "", r.loss()));
+        }
+        return out;
     }
 
     /**
      * B = (M + λI)(H̃ + λI)⁻¹ (cols, cols) with M = scale · m, λ = ridge · mean(diag H̃): W* = W B minimises
-     * ‖W* X̃ − W X‖² + λ‖W* − W‖² (the ridge pulls W* towards W, not towards 0; λ → ∞ gives W). Solved in double by
-     * Cholesky: H̃ + λI = L Lᵀ, Z = L⁻ᵀ L⁻¹ (M + λI)ᵀ, B = Zᵀ.
+     * ‖W* X̃ − W X‖² + λ‖W* − W‖² (the ridge pulls W* towards W, not towards 0; λ → ∞ gives W). Solved in double through
+     * {@link Cholesky}: H̃ + λI = UᵀU, Z = U⁻¹ U⁻ᵀ (M + λI)ᵀ, B = Zᵀ.
      */
     static float[] floatTargetMap(double[] hessian, double[] m, double scale, int n, double ridge) {
         double mean = 0;
         for (int i = 0; i < n; i++) mean += hessian[i * n + i];
         mean /= n;
         double lambda = Math.max(ridge * mean, 1e-12);
-        double[] l = new double[n * n];                               // (n, n) lower: L Lᵀ = H̃ + λI
-        for (int j = 0; j < n; j++) {
-            double d = hessian[j * n + j] + lambda;
-            for (int k = 0; k < j; k++) d -= l[j * n + k] * l[j * n + k];
-            if (!(d > 0)) throw new Q4jException("float target: H̃ + λI is not positive definite at column " + j + " (ridge " + ridge + ")");
-            double ljj = Math.sqrt(d);
-            l[j * n + j] = ljj;
-            for (int i = j + 1; i < n; i++) {
-                double s = hessian[i * n + j];
-                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-                l[i * n + j] = s / ljj;
-            }
-        }
-        double[] z = new double[n * n];                               // (n, n) Mᵀ, then L⁻¹ Mᵀ, then Z
+        double[] u = new double[n * n];                               // (n, n) H̃ + λI, then U in its upper triangle
+        for (int i = 0; i < n * n; i++) u[i] = hessian[i];
+        for (int i = 0; i < n; i++) u[i * n + i] += lambda;
+        if (!Cholesky.upper(u, n)) throw new Q4jException("float target: H̃ + λI is not positive definite (ridge " + ridge + ")");
+        double[] z = new double[n * n];                               // (n, n) Mᵀ, then U⁻ᵀ Mᵀ, then Z
         for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) z[i * n + j] = scale * m[j * n + i] + (i == j ? lambda : 0);
-        for (int i = 0; i < n; i++) {                                 // forward: L Y = Mᵀ, row by row
+        for (int i = 0; i < n; i++) {                                 // forward: Uᵀ Y = Mᵀ, row by row (Uᵀ[i][k] = U[k][i])
             for (int k = 0; k < i; k++) {
-                double f = l[i * n + k];
+                double f = u[k * n + i];
                 if (f != 0) for (int j = 0; j < n; j++) z[i * n + j] -= f * z[k * n + j];
             }
-            double inv = 1 / l[i * n + i];
+            double inv = 1 / u[i * n + i];
             for (int j = 0; j < n; j++) z[i * n + j] *= inv;
         }
-        for (int i = n - 1; i >= 0; i--) {                            // backward: Lᵀ Z = Y
+        for (int i = n - 1; i >= 0; i--) {                            // backward: U Z = Y
             for (int k = i + 1; k < n; k++) {
-                double f = l[k * n + i];
+                double f = u[i * n + k];
                 if (f != 0) for (int j = 0; j < n; j++) z[i * n + j] -= f * z[k * n + j];
             }
-            double inv = 1 / l[i * n + i];
+            double inv = 1 / u[i * n + i];
             for (int j = 0; j < n; j++) z[i * n + j] *= inv;
         }
         float[] b = new float[n * n];                                 // (n, n) B = Zᵀ
