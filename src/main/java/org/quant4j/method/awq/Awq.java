@@ -275,6 +275,7 @@ public final class Awq {
         float[] d = new float[Math.min(rows, chunk) * steps * gs];       // (rows of the chunk · steps, n) candidate ŵ − w
         float[] gd = new float[d.length];                                // scratch of the quadratic forms
         double[] err = new double[Math.min(rows, chunk) * steps];        // (rows of the chunk · steps)
+        float[] rowMax = new float[Math.min(rows, chunk)];               // (rows of the chunk) max|w_g| per row
         for (int g = 0; g < groups; g++) {
             int c0 = g * gs, n = Math.min(gs, cols - c0);
             float[] gm = gram[g];
@@ -287,6 +288,7 @@ public final class Awq {
                         int off = (base + r) * cols + c0;
                         float orgMax = 0;
                         for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
+                        rowMax[r] = orgMax;
                         for (int s = 0; s < steps; s++) {
                             float max = orgMax * (1 - (float) s / o.clipGrid());
                             AwqKernels.clipCandidate(w, off, n, max, o, cur, d, (r * steps + s) * n);
@@ -297,9 +299,7 @@ public final class Awq {
                 AwqKernels.quadraticForms(gm, n, d, rc * steps, err, gd);
                 for (int r = 0; r < rc; r++) {
                     int off = (base + r) * cols + c0;
-                    float orgMax = 0;
-                    for (int i = 0; i < n; i++) orgMax = Math.max(orgMax, Math.abs(w[off + i]));
-                    float bestMax = orgMax;
+                    float orgMax = rowMax[r], bestMax = orgMax;
                     double minErr = Double.POSITIVE_INFINITY;
                     for (int s = 0; s < steps; s++) {
                         double e = err[r * steps + s];

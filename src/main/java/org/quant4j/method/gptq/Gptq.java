@@ -203,7 +203,7 @@ public final class Gptq {
                 }
             });
             long t1 = System.nanoTime();
-            boolean ok = upperCholesky(r, cols);                          // r's upper triangle: R, RᵀR = J P J
+            boolean ok = Cholesky.upper(r, cols);                          // r's upper triangle: R, RᵀR = J P J
             long t2 = System.nanoTime();
             if (ok) {
                 float[] t = reversedTranspose(r, cols);
@@ -243,7 +243,7 @@ public final class Gptq {
      * {@link #quantize}); for tests.
      */
     static float[] upperCholeskyOfInverse(double[] reversed, int n) {
-        if (!upperCholesky(reversed, n)) return null;
+        if (!Cholesky.upper(reversed, n)) return null;
         double[] t = new double[n * n];                                  // (n, n) upper, T in double
         for (int i = 0; i < n; i++) for (int j = i; j < n; j++) t[i * n + j] = reversed[(n - 1 - j) * n + (n - 1 - i)];
         double[] u = upperInverse(t, n, 0, n);
@@ -280,15 +280,6 @@ public final class Gptq {
         float[] out = new float[m * m];
         for (int i = 0; i < out.length; i++) out[i] = (float) u[i];
         return out;
-    }
-
-    /**
-     * In place, the upper Cholesky factor U (UᵀU = A) of a symmetric (n, n) A, in A's upper triangle (the strict lower
-     * triangle is left as scratch); false when A is not positive definite. {@link Cholesky#upper}: blocked
-     * right-looking, its trailing updates a packed register-tiled syrk over the threads.
-     */
-    static boolean upperCholesky(double[] a, int n) {
-        return Cholesky.upper(a, n);
     }
 
     // ---- the algorithm -----------------------------------------------------------------------------------------
