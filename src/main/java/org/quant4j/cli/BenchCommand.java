@@ -18,7 +18,8 @@ import java.util.concurrent.Callable;
 /**
  * Prompt-processing and generation speed, measured like llama-bench: pp = a prompt of N tokens in one batch from an
  * empty cache; tg = N tokens generated one at a time from an empty cache. Each test is repeated and reported as
- * mean ± standard deviation of tokens/s, with the thread count.
+ * mean ± standard deviation of tokens/s, with the thread count. At one thread the last column gives tokens per second
+ * of the calling thread's CPU time, which other processes on a shared machine disturb far less than wall time.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Measure prompt-processing and generation speed (tokens/s).")
 final class BenchCommand implements Callable<Integer> {
@@ -36,7 +37,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gptq-options", defaultValue = "4,asym,128", paramLabel = "BITS,SYM,GROUP[,act]", description = "with --gptq: bits, sym|asym, group size (0: per row), optional act (default ${DEFAULT-VALUE})") String gptqOptions;
     @Option(names = "--hessian", defaultValue = "0x0", paramLabel = "SAMPLESxLEN", description = "with --gptq: also time the Hessian over SAMPLES random samples of LEN tokens (default: none)") String hessian;
 
-    record Row(String test, int threads, double tokensPerSecond, double stddev, double weightGBps) {}
+    /** cpuTokensPerSecond: tokens per second of the calling thread's CPU time, at one thread only (NaN otherwise): steadier than wall time on a shared machine. */
+    record Row(String test, int threads, double tokensPerSecond, double stddev, double weightGBps, double cpuTokensPerSecond) {}
+
+    private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
 
     @Override public Integer call() throws Exception {
         if (scalar) Kernels.setVector(false);
@@ -62,7 +66,7 @@ final class BenchCommand implements Callable<Integer> {
                 System.out.printf("model: %s  (%s, %,d parameters, %.2f MiB of weights, %.2f MiB read per generated token)%n",
                         modelPath, model.config().architecture(), model.config().parameterCount(), model.byteSize() / 1048576.0, weightBytes / 1048576.0);
                 System.out.printf("kernels: %s%n", Kernels.vector() ? "vector (" + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED + ")" : "scalar reference");
-                System.out.printf("%-8s %7s %14s %10s%n", "test", "threads", "tokens/s", "GB/s");
+                System.out.printf("%-8s %7s %14s %10s %12s%n", "test", "threads", "tokens/s", "GB/s", "tok/CPU-s");
             }
             for (int t : ts) {
                 Parallel.setThreads(t);
@@ -74,28 +78,32 @@ final class BenchCommand implements Callable<Integer> {
                 for (int g = 0, tok = 1; g < genTokens; g++) tok = org.quant4j.eval.Sampler.argmax(llama.forward(state, tok));
                 if (promptTokens > 0) {
                     double[] r = new double[repetitions];
+                    long cpu = 0;
                     for (int i = 0; i < repetitions; i++) {
                         state.reset();
-                        long t0 = System.nanoTime();
+                        long t0 = System.nanoTime(), c0 = CPU.getCurrentThreadCpuTime();
                         llama.forward(state, prompt, false);
+                        cpu += CPU.getCurrentThreadCpuTime() - c0;
                         r[i] = promptTokens / ((System.nanoTime() - t0) / 1e9);
                     }
-                    rows.add(print(new Row("pp" + promptTokens, t, mean(r), std(r), Double.NaN)));
+                    rows.add(print(new Row("pp" + promptTokens, t, mean(r), std(r), Double.NaN, t == 1 ? (double) promptTokens * repetitions / (cpu / 1e9) : Double.NaN)));
                 }
                 if (genTokens > 0) {
                     double[] r = new double[repetitions];
+                    long cpu = 0;
                     for (int i = 0; i < repetitions; i++) {
                         state.reset();
                         int tok = 1;
-                        long t0 = System.nanoTime();
+                        long t0 = System.nanoTime(), c0 = CPU.getCurrentThreadCpuTime();
                         for (int g = 0; g < genTokens; g++) {
                             float[] logits = llama.forward(state, tok);
                             tok = org.quant4j.eval.Sampler.argmax(logits);
                         }
+                        cpu += CPU.getCurrentThreadCpuTime() - c0;
                         r[i] = genTokens / ((System.nanoTime() - t0) / 1e9);
                     }
                     double tps = mean(r);
-                    rows.add(print(new Row("tg" + genTokens, t, tps, std(r), tps * weightBytes / 1e9)));
+                    rows.add(print(new Row("tg" + genTokens, t, tps, std(r), tps * weightBytes / 1e9, t == 1 ? (double) genTokens * repetitions / (cpu / 1e9) : Double.NaN)));
                 }
             }
         }
@@ -168,8 +176,9 @@ final class BenchCommand implements Callable<Integer> {
 
     private Row print(Row r) {
         if (!json) {
-            System.out.printf("%-8s %7d %8.2f ± %-5.2f %8s%n", r.test(), r.threads(), r.tokensPerSecond(), r.stddev(),
-                    Double.isNaN(r.weightGBps()) ? "" : String.format("%.2f", r.weightGBps()));
+            System.out.printf("%-8s %7d %8.2f ± %-5.2f %8s %12s%n", r.test(), r.threads(), r.tokensPerSecond(), r.stddev(),
+                    Double.isNaN(r.weightGBps()) ? "" : String.format("%.2f", r.weightGBps()),
+                    Double.isNaN(r.cpuTokensPerSecond()) ? "" : String.format("%.2f", r.cpuTokensPerSecond()));
         }
         return r;
     }

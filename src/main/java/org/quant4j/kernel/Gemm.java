@@ -112,7 +112,7 @@ public final class Gemm {
         pack(x, batch, in, xt, tp);
         float[] xT = xt;
         long rowBytes = w.type().rowBytes(in);
-        MemorySegment seg = w.data();
+        MemorySegment seg = Kernels.view(w.data());
         BlockCodec codec = type == null ? null : GgmlCodecs.find(type);
         // each share a whole number of row blocks, at least ~4M multiply-adds
         int grain = MC * Math.max(1, (1 << 22) / Math.max(1, MC * in * tp));

@@ -26,4 +26,21 @@ public final class Kernels {
     public static boolean q8Activations() { return q8Activations; }
 
     public static void setQ8Activations(boolean on) { q8Activations = on; }
+
+    private static final boolean nativeViews = !"off".equalsIgnoreCase(System.getProperty("quant4j.nativeViews", "on"));
+
+    /**
+     * The weights as the kernels should read them: a mapped file's segment as a plain native segment over the same
+     * memory, with the same scope and read-only flag ({@code reinterpret} makes one); other segments as they are.
+     *
+     * <p>Why: the Vector API's loads are shared methods, and C2 compiles each kernel with the receiver classes those
+     * methods have seen. Once the prompt GEMM has read mapped weights (MappedMemorySegmentImpl) and the generation
+     * kernels have read repacked copies (NativeMemorySegmentImpl), every load in every kernel compiled later carries
+     * both classes: measured on Q8Repacked's Q4_0 kernel, 2.5× the machine code, five times the register spills, and
+     * generation 10–15 % slower by CPU time after a prompt than without one. With one class the profiles stay
+     * monomorphic. {@code -Dquant4j.nativeViews=off} turns it off, for measuring.
+     */
+    public static java.lang.foreign.MemorySegment view(java.lang.foreign.MemorySegment s) {
+        return nativeViews && s.isMapped() ? s.reinterpret(s.byteSize()) : s;
+    }
 }

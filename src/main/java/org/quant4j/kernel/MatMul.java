@@ -87,7 +87,7 @@ public final class MatMul {
         int in = (int) w.cols();
         int outDim = (int) w.rows();
         long rowBytes = w.type().rowBytes(in);
-        MemorySegment seg = w.data();
+        MemorySegment seg = Kernels.view(w.data());
         Q8Activations.Kind kind = Kernels.q8Activations() ? Q8Kernels.kindOf(w.type()) : null;
         if (kind != null && (w.type() == GgmlType.TQ1_0 || w.type() == GgmlType.TQ2_0)) {
             TernaryKernels.matmul(w, x, out, batch); // activations to Q8_K once, then adds and subtracts only
@@ -98,8 +98,8 @@ public final class MatMul {
             Q8Activations xq = Q8Activations.quantize(kind, x, batch, in);
             if (batch < 4 || !Kernels.vector()) {
                 GgmlType type = (GgmlType) w.type();
-                if (Kernels.vector() && Q8Repacked.covers(type, seg, outDim)) {
-                    Q8Repacked.matvec(type, seg, outDim, in, xq, out); // eight rows at a time from a row-interleaved copy
+                if (Kernels.vector() && Q8Repacked.covers(type, w.data(), outDim)) {
+                    Q8Repacked.matvec(type, w.data(), outDim, in, xq, out); // eight rows at a time from a row-interleaved copy
                 } else if (Kernels.vector()) {
                     // a static call per type, not one interface call site shared by every type (which the JIT
                     // compiles megamorphic once several types have run, at about half the speed)

@@ -5,8 +5,15 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed pool of worker threads for the hundreds of small parallel loops one decoded token needs. The caller runs
- * a share of the work itself; workers spin briefly on a generation counter before parking, so hand-off costs
+ * its share of the work itself; workers spin on a generation counter for a while before parking, so hand-off costs
  * microseconds, not the tens of microseconds an executor's queue costs.
+ *
+ * <p>A loop is cut into a fixed set of contiguous chunks ({@link #CHUNKS_PER_THREAD} per thread, boundaries multiples
+ * of the grain), which the threads take from a shared counter: a worker that wakes late, or a core the machine lends to
+ * another process for a moment, then costs the loop only a chunk, not a whole static share. The chunk boundaries depend
+ * on n, the grain and the thread count only, never on timing, so results are the same from run to run.
+ * {@code -Dquant4j.parallel=static} gives one chunk per thread (the earlier schedule), for measuring one against the
+ * other.
  *
  * <p>Thread count: {@code -Dquant4j.threads=N} or {@link #setThreads}, default the number of available cores.
  */
@@ -15,6 +22,11 @@ public final class Parallel {
     /** A loop body over the index range [start, end). */
     @FunctionalInterface
     public interface Range { void run(int start, int end); }
+
+    /** Chunks per thread of one loop (dynamic schedule). */
+    static final int CHUNKS_PER_THREAD = "static".equalsIgnoreCase(System.getProperty("quant4j.parallel", "dynamic")) ? 1 : 4;
+    /** How long an idle worker spins before it parks: longer than the serial gap between two matvecs of a token. */
+    private static final long SPIN_NANOS = Long.getLong("quant4j.spinMicros", 200) * 1000;
 
     private static volatile Pool pool = new Pool(Integer.getInteger("quant4j.threads", Runtime.getRuntime().availableProcessors()));
 
@@ -32,8 +44,8 @@ public final class Parallel {
     }
 
     /**
-     * Runs {@code body} over [0, n) split into one contiguous chunk per thread (chunk boundaries multiples of
-     * {@code grain}); runs inline when the work is too small to share.
+     * Runs {@code body} over [0, n) in contiguous chunks whose boundaries are multiples of {@code grain}; runs inline
+     * when the work is too small to share. Each index is run exactly once, by some thread.
      */
     public static void forRange(int n, int grain, Range body) {
         Pool p = pool;
@@ -45,7 +57,39 @@ public final class Parallel {
             body.run(0, n);
             return;
         }
-        p.run(n, g, parts, body);
+        p.run(new Task(body, n, g, units, Math.min(units, parts * CHUNKS_PER_THREAD)), parts);
+    }
+
+    /** One published loop: chunks are taken from {@code next}; the caller waits until {@code done} reaches {@code chunks}. */
+    private static final class Task {
+        final Range body;
+        final int n, grain, units, chunks;
+        final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Task(Range body, int n, int grain, int units, int chunks) {
+            this.body = body;
+            this.n = n;
+            this.grain = grain;
+            this.units = units;
+            this.chunks = chunks;
+        }
+
+        /** Takes and runs chunks until none is left; true when this call finished the last one. */
+        boolean work() {
+            boolean last = false;
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                int start = Math.min(n, (int) ((long) units * c / chunks) * grain);
+                int end = Math.min(n, (int) ((long) units * (c + 1) / chunks) * grain);
+                try {
+                    if (start < end) body.run(start, end);
+                } catch (Throwable t) {
+                    failure = t;
+                }
+                last = done.incrementAndGet() == chunks;
+            }
+            return last;
+        }
     }
 
     private static final class Worker extends Thread {
@@ -55,77 +99,53 @@ public final class Parallel {
     private static final class Pool {
         final int size;
         final Worker[] workers;
-        // the task currently published
         volatile long generation;
+        volatile Task task;
         volatile boolean stopped;
-        Range body;
-        int n, grain, parts;
-        final AtomicInteger remaining = new AtomicInteger();
         volatile Thread caller;
-        volatile Throwable failure;
 
         Pool(int size) {
             this.size = size;
             this.workers = new Worker[size - 1];
             for (int i = 0; i < workers.length; i++) {
-                final int id = i + 1;
-                workers[i] = new Worker(() -> loop(id), "quant4j-worker-" + id);
+                workers[i] = new Worker(this::loop, "quant4j-worker-" + (i + 1));
                 workers[i].start();
             }
         }
 
-        synchronized void run(int n, int grain, int parts, Range body) {
-            this.body = body;
-            this.n = n;
-            this.grain = grain;
-            this.parts = parts;
-            this.failure = null;
-            this.caller = Thread.currentThread();
-            remaining.set(parts - 1);
-            generation++;                       // publish (volatile write after the plain writes)
+        synchronized void run(Task t, int parts) {
+            caller = Thread.currentThread();
+            task = t;
+            generation++;                       // publish (volatile write after the task)
             for (int i = 0; i < parts - 1; i++) LockSupport.unpark(workers[i]);
-            try {
-                part(0);
-            } catch (Throwable t) {
-                failure = t;
-            }
+            t.work();
             int spins = 0;
-            while (remaining.get() > 0) {
+            while (t.done.get() < t.chunks) {
                 if (++spins < 20000) Thread.onSpinWait();
                 else LockSupport.parkNanos(20_000);
             }
-            this.body = null;
-            Throwable f = failure;
+            task = null;
+            Throwable f = t.failure;
             if (f instanceof RuntimeException re) throw re;
             if (f instanceof Error e) throw e;
         }
 
-        void part(int id) {
-            int units = (n + grain - 1) / grain;
-            int startUnit = (int) ((long) units * id / parts);
-            int endUnit = (int) ((long) units * (id + 1) / parts);
-            int start = Math.min(n, startUnit * grain), end = Math.min(n, endUnit * grain);
-            if (start < end) body.run(start, end);
-        }
-
-        void loop(int id) {
+        void loop() {
             long seen = 0;
             while (!stopped) {
                 long g = generation;
                 if (g == seen) {
-                    for (int s = 0; s < 2000 && generation == seen && !stopped; s++) Thread.onSpinWait();
+                    long until = System.nanoTime() + SPIN_NANOS;
+                    for (int s = 0; generation == seen && !stopped; s++) {
+                        Thread.onSpinWait();
+                        if ((s & 63) == 63 && System.nanoTime() > until) break;
+                    }
                     if (generation == seen) LockSupport.parkNanos(1_000_000);
                     continue;
                 }
                 seen = g;
-                if (id < parts) {
-                    try {
-                        part(id);
-                    } catch (Throwable t) {
-                        failure = t;
-                    }
-                    if (remaining.decrementAndGet() == 0) LockSupport.unpark(caller);
-                }
+                Task t = task;
+                if (t != null && t.work()) LockSupport.unpark(caller);
             }
         }
 

@@ -130,9 +130,9 @@ public final class Q8Repacked {
             Packed e = CACHE.get(w);
             if (e == null || e.source().get() != w || e.type() != type || e.rows() != rows || e.cols() != cols) {
                 MemorySegment p = switch (type) {
-                    case Q4_0 -> repackQ4_0(w, rows, cols);
-                    case Q4_K -> repackQ4_K(w, rows, cols);
-                    default -> repackQ6_K(w, rows, cols);
+                    case Q4_0 -> repackQ4_0(Kernels.view(w), rows, cols);
+                    case Q4_K -> repackQ4_K(Kernels.view(w), rows, cols);
+                    default -> repackQ6_K(Kernels.view(w), rows, cols);
                 };
                 CACHE.remove(w);
                 e = new Packed(new java.lang.ref.WeakReference<>(w), type, rows, cols, p);

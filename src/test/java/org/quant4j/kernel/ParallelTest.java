@@ -30,11 +30,28 @@ class ParallelTest {
         Parallel.setThreads(2);
         long[] sum = new long[1];
         for (int k = 0; k < 20000; k++) {
-            long[] parts = new long[2];
-            Parallel.forRange(10, 1, (s, e) -> { long acc = 0; for (int i = s; i < e; i++) acc += i; parts[s == 0 ? 0 : 1] += acc; });
-            sum[0] += parts[0] + parts[1];
+            java.util.concurrent.atomic.AtomicLong total = new java.util.concurrent.atomic.AtomicLong();
+            Parallel.forRange(10, 1, (s, e) -> { long acc = 0; for (int i = s; i < e; i++) acc += i; total.addAndGet(acc); });
+            sum[0] += total.get();
         }
         assertEquals(20000L * 45, sum[0]);
+    }
+
+    @Test
+    void chunkBoundariesAreMultiplesOfTheGrainAndTheSameEveryRun() {
+        Parallel.setThreads(2);
+        java.util.Set<java.util.List<Integer>> first = null;
+        for (int run = 0; run < 200; run++) {
+            java.util.Set<java.util.List<Integer>> chunks = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            Parallel.forRange(1000, 16, (s, e) -> {
+                assertEquals(0, s % 16, "chunk start " + s);
+                assertTrue(e == 1000 || e % 16 == 0, "chunk end " + e);
+                chunks.add(java.util.List.of(s, e));
+            });
+            assertTrue(chunks.size() >= 2 && chunks.size() <= 2 * Parallel.CHUNKS_PER_THREAD, "chunks: " + chunks);
+            if (first == null) first = chunks;
+            else assertEquals(first, chunks, "run " + run);
+        }
     }
 
     @Test
