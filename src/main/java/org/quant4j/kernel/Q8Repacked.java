@@ -151,7 +151,7 @@ public final class Q8Repacked {
     static MemorySegment repackQ4_0(MemorySegment w, int rows, int cols) {
         int nb = cols / 32;
         long rowBytes = 18L * nb, groupBytes = (long) Q4_0_BLOCK * nb;
-        MemorySegment p = Arena.ofAuto().allocate(groupBytes * (rows / 8), 64);
+        MemorySegment p = HugePages.allocate(groupBytes * (rows / 8));
         Parallel.forRange(rows / 8, 1, (start, end) -> {
             for (int g = start; g < end; g++) {
                 for (int k = 0; k < nb; k++) {
@@ -170,7 +170,7 @@ public final class Q8Repacked {
     static MemorySegment repackQ4_K(MemorySegment w, int rows, int cols) {
         int nb = cols / 256;
         long rowBytes = 144L * nb, groupBytes = (long) Q4_K_BLOCK * nb;
-        MemorySegment p = Arena.ofAuto().allocate(groupBytes * (rows / 8), 64);
+        MemorySegment p = HugePages.allocate(groupBytes * (rows / 8));
         Parallel.forRange(rows / 8, 1, (start, end) -> {
             for (int g = start; g < end; g++) {
                 for (int k = 0; k < nb; k++) {
@@ -339,7 +339,7 @@ public final class Q8Repacked {
     static MemorySegment repackQ6_K(MemorySegment w, int rows, int cols) {
         int nb = cols / 256;
         long rowBytes = 210L * nb, groupBytes = (long) Q6_K_BLOCK * nb;
-        MemorySegment p = Arena.ofAuto().allocate(groupBytes * (rows / 8), 64);
+        MemorySegment p = HugePages.allocate(groupBytes * (rows / 8));
         Parallel.forRange(rows / 8, 1, (start, end) -> {
             byte[] q = new byte[256]; // (256) one row's codes of one super-block, q − 32
             for (int g = start; g < end; g++) {
