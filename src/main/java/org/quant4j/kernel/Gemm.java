@@ -166,11 +166,12 @@ public final class Gemm {
                     }
                 }
                 if (panels) {
+                    // token by token: each token's mc outputs are one contiguous run of out
                     for (int t0 = 0; t0 < batch; t0 += NR) {
                         int nr = Math.min(NR, tp - t0), t1 = Math.min(batch, t0 + NR);
-                        for (int i = 0; i < mc; i++) {
-                            int ci = t0 * mcPad + i * nr - t0;
-                            for (int b = t0; b < t1; b++) out[b * outDim + r0 + i] = c[ci + b];
+                        for (int b = t0; b < t1; b++) {
+                            int ci = t0 * mcPad + b - t0, o = b * outDim + r0;
+                            for (int i = 0; i < mc; i++) out[o + i] = c[ci + i * nr];
                         }
                     }
                 } else {
