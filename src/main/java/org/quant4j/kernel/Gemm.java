@@ -35,7 +35,18 @@ import java.nio.ByteOrder;
  * </ul>
  * Tile sizes by measurement ({@link GemmBench}, one thread on this machine's AVX2 cores): the 6 × 16 register tile
  * runs at about the FMA peak on data in L1 (4 × 24, with 16 vector values live, measured 4× slower); MC = 48, KC = 256 did as
- * well as 24 or 96 rows and 128 columns; packing xᵀ into contiguous 16-token panels was slower than the strided layout.
+ * well as 24 or 96 rows and 128 columns; packing xᵀ into contiguous 16-token panels was slower than the strided layout
+ * at a batch of 64.
+ *
+ * <p>Token panels ({@link #PANELS}, the default): at batches in the hundreds (AWQ's module forwards, 512 tokens) the
+ * strided xᵀ has its rows tp floats apart (2 KiB at 512 tokens), so a tile's 256 input indices fall in two L1 sets
+ * and the 16-token piece of xᵀ it reads is fetched from L2 or beyond for every tile; and the old 6 × 16 tile, its
+ * strides not constants, kept range checks and an imul per input index. The panel layout packs xᵀ per 16 tokens,
+ * (in, 16) contiguous, and each 4-row micro-panel of the decoded weights as (KC, 4), so the 4 × 16 tile
+ * ({@link #tile4x16}) reads both with constant strides: one base register each, no range checks, no spill (C2 hoists
+ * a tile's broadcasts together; 6 × 16 and 5 × 16 spilled accumulators on these layouts). Each C element gets the
+ * same fused multiply-adds in the same order as on the strided layout: the same bits (tested). GemmBench
+ * {@code F32 -b 512 --layout}, one thread, CPU time, interleaved, on a loaded machine (load 7–9): 1.4–1.9×.
  *
  * <p>Why floats and not integer codes as {@link Q8Kernels} multiplies them: AVX2 has no int8 multiply-add the Vector
  * API reaches, so an integer product of 32 weights and 32 activation codes costs ~10 instructions (widen, two int16
