@@ -275,4 +275,87 @@ public final class FloatKernels {
         }
         for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
+
+    // ---- attention: scores and the weighted sum of values --------------------------------------------------------
+
+    /**
+     * s[sOff + t] = {@link #dot}(q[qOff ..], k[kOff + t·stride ..], n) · scale for t < count, bit for bit, and returns
+     * their maximum (the first loop of attention). The vector path runs four keys' dot products side by side (four
+     * independent fused multiply-add chains instead of one) and sums each as {@link #dot} does.
+     */
+    public static float scaledDots(float[] q, int qOff, float[] k, int kOff, int stride, int count, int n, float scale, float[] s, int sOff) {
+        float max = Float.NEGATIVE_INFINITY;
+        int L = F.length(), t = 0;
+        if (Kernels.vector()) {
+            int nv = n - n % L;
+            for (; t + 4 <= count; t += 4) {
+                int k0 = kOff + t * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                FloatVector a0 = FloatVector.zero(F), a1 = FloatVector.zero(F), a2 = FloatVector.zero(F), a3 = FloatVector.zero(F);
+                for (int i = 0; i < nv; i += L) {
+                    FloatVector qv = FloatVector.fromArray(F, q, qOff + i);
+                    a0 = qv.fma(FloatVector.fromArray(F, k, k0 + i), a0);
+                    a1 = qv.fma(FloatVector.fromArray(F, k, k1 + i), a1);
+                    a2 = qv.fma(FloatVector.fromArray(F, k, k2 + i), a2);
+                    a3 = qv.fma(FloatVector.fromArray(F, k, k3 + i), a3);
+                }
+                float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2), s3 = sum(a3);
+                for (int i = nv; i < n; i++) {
+                    s0 += q[qOff + i] * k[k0 + i];
+                    s1 += q[qOff + i] * k[k1 + i];
+                    s2 += q[qOff + i] * k[k2 + i];
+                    s3 += q[qOff + i] * k[k3 + i];
+                }
+                s[sOff + t] = s0 * scale;
+                s[sOff + t + 1] = s1 * scale;
+                s[sOff + t + 2] = s2 * scale;
+                s[sOff + t + 3] = s3 * scale;
+            }
+        }
+        for (; t < count; t++) s[sOff + t] = dot(q, qOff, k, kOff + t * stride, n) * scale;
+        for (t = 0; t < count; t++) if (s[sOff + t] > max) max = s[sOff + t];
+        return max;
+    }
+
+    /**
+     * out[outOff, outOff + n) = 0, then {@link #axpy}(p[pOff + t]·mul, v[vOff + t·stride ..], out[outOff ..], n) for
+     * t = 0 … count − 1 in order, bit for bit (the weighted sum of attention's values). The vector path keeps up to 8
+     * vectors of the sum in registers across all t instead of reading and writing them back for each t.
+     */
+    public static void weightedSum(float[] p, int pOff, float mul, int count, float[] v, int vOff, int stride, float[] out, int outOff, int n) {
+        java.util.Arrays.fill(out, outOff, outOff + n, 0f);
+        if (!Kernels.vector()) {
+            for (int t = 0; t < count; t++) axpy(p[pOff + t] * mul, v, vOff + t * stride, out, outOff, n);
+            return;
+        }
+        int L = F.length(), nv = n - n % L, i0 = 0;
+        for (; i0 + 8 * L <= nv; i0 += 8 * L) {
+            FloatVector y0 = FloatVector.zero(F), y1 = FloatVector.zero(F), y2 = FloatVector.zero(F), y3 = FloatVector.zero(F);
+            FloatVector y4 = FloatVector.zero(F), y5 = FloatVector.zero(F), y6 = FloatVector.zero(F), y7 = FloatVector.zero(F);
+            for (int t = 0; t < count; t++) {
+                FloatVector a = FloatVector.broadcast(F, p[pOff + t] * mul);
+                int x = vOff + t * stride + i0;
+                y0 = FloatVector.fromArray(F, v, x).fma(a, y0);
+                y1 = FloatVector.fromArray(F, v, x + L).fma(a, y1);
+                y2 = FloatVector.fromArray(F, v, x + 2 * L).fma(a, y2);
+                y3 = FloatVector.fromArray(F, v, x + 3 * L).fma(a, y3);
+                y4 = FloatVector.fromArray(F, v, x + 4 * L).fma(a, y4);
+                y5 = FloatVector.fromArray(F, v, x + 5 * L).fma(a, y5);
+                y6 = FloatVector.fromArray(F, v, x + 6 * L).fma(a, y6);
+                y7 = FloatVector.fromArray(F, v, x + 7 * L).fma(a, y7);
+            }
+            int o = outOff + i0;
+            y0.intoArray(out, o); y1.intoArray(out, o + L); y2.intoArray(out, o + 2 * L); y3.intoArray(out, o + 3 * L);
+            y4.intoArray(out, o + 4 * L); y5.intoArray(out, o + 5 * L); y6.intoArray(out, o + 6 * L); y7.intoArray(out, o + 7 * L);
+        }
+        for (; i0 < nv; i0 += L) {
+            FloatVector y = FloatVector.zero(F);
+            for (int t = 0; t < count; t++) y = FloatVector.fromArray(F, v, vOff + t * stride + i0).fma(FloatVector.broadcast(F, p[pOff + t] * mul), y);
+            y.intoArray(out, outOff + i0);
+        }
+        for (int i = nv; i < n; i++) {
+            float y = 0;
+            for (int t = 0; t < count; t++) y += p[pOff + t] * mul * v[vOff + t * stride + i];
+            out[outOff + i] = y;
+        }
+    }
 }

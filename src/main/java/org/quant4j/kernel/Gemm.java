@@ -35,7 +35,18 @@ import java.nio.ByteOrder;
  * </ul>
  * Tile sizes by measurement ({@link GemmBench}, one thread on this machine's AVX2 cores): the 6 × 16 register tile
  * runs at about the FMA peak on data in L1 (4 × 24, with 16 vector values live, measured 4× slower); MC = 48, KC = 256 did as
- * well as 24 or 96 rows and 128 columns; packing xᵀ into contiguous 16-token panels was slower than the strided layout.
+ * well as 24 or 96 rows and 128 columns; packing xᵀ into contiguous 16-token panels was slower than the strided layout
+ * at a batch of 64.
+ *
+ * <p>Token panels ({@link #PANELS}, the default): at batches in the hundreds (AWQ's module forwards, 512 tokens) the
+ * strided xᵀ has its rows tp floats apart (2 KiB at 512 tokens), so a tile's 256 input indices fall in two L1 sets
+ * and the 16-token piece of xᵀ it reads is fetched from L2 or beyond for every tile; and the old 6 × 16 tile, its
+ * strides not constants, kept range checks and an imul per input index. The panel layout packs xᵀ per 16 tokens,
+ * (in, 16) contiguous, and each 4-row micro-panel of the decoded weights as (KC, 4), so the 4 × 16 tile
+ * ({@link #tile4x16}) reads both with constant strides: one base register each, no range checks, no spill (C2 hoists
+ * a tile's broadcasts together; 6 × 16 and 5 × 16 spilled accumulators on these layouts). Each C element gets the
+ * same fused multiply-adds in the same order as on the strided layout: the same bits (tested). GemmBench
+ * {@code F32 -b 512 --layout}, one thread, CPU time, interleaved, on a loaded machine (load 7–9): 1.4–1.9×.
  *
  * <p>Why floats and not integer codes as {@link Q8Kernels} multiplies them: AVX2 has no int8 multiply-add the Vector
  * API reaches, so an integer product of 32 weights and 32 activation codes costs ~10 instructions (widen, two int16
@@ -65,6 +76,12 @@ public final class Gemm {
     static final int KC = 256;
     /** Weight rows per thread block (a multiple of MR): the decoded slice is MC × KC floats = 48 KiB. */
     static final int MC = 48;
+    /**
+     * Weight rows per register tile on the panel layouts (4 × 16: 8 accumulators, 2 token vectors and the 4
+     * broadcasts, which C2 hoists together: with 6 × 16 or 5 × 16 it spilled accumulators to the stack), and the row
+     * block padded to it.
+     */
+    static final int MRP = 4, MCP = (MC + MRP - 1) / MRP * MRP;
 
     private static volatile boolean enabled = !"off".equalsIgnoreCase(System.getProperty("quant4j.gemm", "on"));
 
@@ -85,8 +102,9 @@ public final class Gemm {
 
     /** Per-thread buffers: the decoded weight slice and the C tile, grown as needed. */
     private static final class Buffers {
-        float[] w = new float[MC * KC]; // (MC, ldw) decoded weights of the current row block: a slice, or whole rows
-        float[] c = new float[0];       // (MC, T) partial sums Cᵀ of the current row block
+        float[] w = new float[MCP * KC]; // (MC, ldw) decoded weights of the current row block: a slice, or whole rows
+        float[] c = new float[0];        // (MC, T) partial sums Cᵀ of the current row block
+        float[] a = new float[MCP * KC]; // (MCP / MRP, KC, MRP) the slice of wb in micro-panels (panel layout only)
     }
 
     private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
@@ -107,9 +125,11 @@ public final class Gemm {
         int in = (int) w.cols(), outDim = (int) w.rows(), ldw = type == null ? in : KC;
         if (type != null && in % type.blockSize() != 0) throw new Q4jException("tensor " + w.name() + ": row length " + in + " is not a multiple of the " + type + " block");
         int tp = (batch + 7) & ~7;                     // tokens padded to whole vectors
-        float[] xt = XT.get();                         // (in, tp) xᵀ, padding tokens zero
+        boolean panels = PANELS;
+        float[] xt = XT.get();                         // (in, tp) xᵀ, padding tokens zero: strided, or in token panels
         if (xt.length < in * tp) XT.set(xt = new float[in * tp]);
-        pack(x, batch, in, xt, tp);
+        if (panels) packPanels(x, batch, in, xt, tp);
+        else pack(x, batch, in, xt, tp);
         float[] xT = xt;
         long rowBytes = w.type().rowBytes(in);
         MemorySegment seg = Kernels.view(w.data());
@@ -118,11 +138,11 @@ public final class Gemm {
         int grain = MC * Math.max(1, (1 << 22) / Math.max(1, MC * in * tp));
         Parallel.forRange(outDim, grain, (start, end) -> {
             Buffers buf = BUFFERS.get();
-            if (buf.c.length < MC * tp) buf.c = new float[MC * tp];
-            if (buf.w.length < MC * ldw) buf.w = new float[MC * ldw];
-            float[] wb = buf.w, c = buf.c;
+            if (buf.c.length < MCP * tp) buf.c = new float[MCP * tp];
+            if (buf.w.length < MCP * ldw) buf.w = new float[MCP * ldw];
+            float[] wb = buf.w, c = buf.c, ap = buf.a;
             for (int r0 = start; r0 < end; r0 += MC) {
-                int mc = Math.min(MC, end - r0), mcPad = (mc + MR - 1) / MR * MR;
+                int mc = Math.min(MC, end - r0), mr = panels ? MRP : MR, mcPad = (mc + mr - 1) / mr * mr;
                 java.util.Arrays.fill(c, 0, mcPad * tp, 0f);
                 if (type == null) {
                     for (int i = 0; i < mc; i++) MatMul.dequantizeRow(w, r0 + i, wb, i * in);
@@ -134,20 +154,54 @@ public final class Gemm {
                         for (int i = 0; i < mc; i++) decode(type, codec, seg, (r0 + i) * rowBytes, k0, kc, wb, i * KC);
                         for (int i = mc; i < mcPad; i++) java.util.Arrays.fill(wb, i * KC, i * KC + kc, 0f);
                     }
+                    if (panels) {
+                        // wb's slice in micro-panels of MR rows, (kc, MR) each, then tiles with constant strides
+                        packA(wb, w0, ldw, mcPad, kc, ap);
+                        for (int t0 = 0; t0 < tp; t0 += NR) {
+                            int nr = Math.min(NR, tp - t0), xo = t0 * in + k0 * nr, co = t0 * mcPad;
+                            if (nr == NR) {
+                                for (int i = 0; i < mcPad; i += MRP) tile4x16(ap, i * KC, kc, xT, xo, c, co + i * NR);
+                            } else {
+                                for (int i = 0; i < mcPad; i += MRP) tile4x8(ap, i * KC, kc, xT, xo, c, co + i * 8);
+                            }
+                        }
+                        continue;
+                    }
                     for (int t0 = 0; t0 < tp; t0 += NR) {
-                        if (t0 + NR <= tp) {
+                        int nr = Math.min(NR, tp - t0);
+                        if (nr == NR) {
                             for (int i = 0; i < mcPad; i += MR) tile6x16(wb, w0 + i * ldw, ldw, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
                         } else {
                             for (int i = 0; i < mcPad; i += MR) tile6x8(wb, w0 + i * ldw, ldw, kc, xT, k0 * tp + t0, tp, c, i * tp + t0);
                         }
                     }
                 }
-                for (int i = 0; i < mc; i++) {
-                    for (int b = 0; b < batch; b++) out[b * outDim + r0 + i] = c[i * tp + b];
+                if (panels) {
+                    // token by token: each token's mc outputs are one contiguous run of out
+                    for (int t0 = 0; t0 < batch; t0 += NR) {
+                        int nr = Math.min(NR, tp - t0), t1 = Math.min(batch, t0 + NR);
+                        for (int b = t0; b < t1; b++) {
+                            int ci = t0 * mcPad + b - t0, o = b * outDim + r0;
+                            for (int i = 0; i < mc; i++) out[o + i] = c[ci + i * nr];
+                        }
+                    }
+                } else {
+                    for (int i = 0; i < mc; i++) {
+                        for (int b = 0; b < batch; b++) out[b * outDim + r0 + i] = c[i * tp + b];
+                    }
                 }
             }
         });
     }
+
+    /**
+     * Whether xᵀ and the C tile are laid out in token panels ({@link #NR} tokens, the last one 8 when the padded
+     * batch is not a multiple of 16), each panel contiguous, (in, nr) and (mcPad, nr); off: the strided layout, (in, tp)
+     * and (MC, tp). The same products in the same order either way (the same bits); the panels keep a register tile's
+     * 256 × 16 piece of xᵀ in L1 where the strided layout's rows, tp floats apart, alias a few cache sets once the
+     * batch is in the hundreds. {@code -Dquant4j.gemm.panels=off} for measuring one against the other.
+     */
+    static volatile boolean PANELS = !"off".equalsIgnoreCase(System.getProperty("quant4j.gemm.panels", "on"));
 
     /** xᵀ[i·tp + b] = x[b·in + i]; the padding tokens b ≥ batch are zero. */
     static void pack(float[] x, int batch, int in, float[] xt, int tp) {
@@ -157,6 +211,28 @@ public final class Gemm {
         for (int b = batch; b < tp; b++) {
             for (int i = 0; i < in; i++) xt[i * tp + b] = 0;
         }
+    }
+
+    /**
+     * xᵀ in token panels: the panel of tokens [t0, t0 + nr), nr = min(16, tp − t0), is (in, nr) at t0·in, so
+     * xp[t0·in + i·nr + (b − t0)] = x[b·in + i]; the padding tokens b ≥ batch are zero. Panels are packed in parallel.
+     */
+    static void packPanels(float[] x, int batch, int in, float[] xp, int tp) {
+        int panels = (tp + NR - 1) / NR;
+        Parallel.forRange(panels, Math.max(1, (1 << 16) / Math.max(1, in * NR)), (p0, p1) -> {
+            for (int p = p0; p < p1; p++) {
+                int t0 = p * NR, nr = Math.min(NR, tp - t0), base = t0 * in;
+                for (int b = t0; b < t0 + nr; b++) {
+                    int o = base + b - t0;
+                    if (b < batch) {
+                        int xo = b * in;
+                        for (int i = 0; i < in; i++) xp[o + i * nr] = x[xo + i];
+                    } else {
+                        for (int i = 0; i < in; i++) xp[o + i * nr] = 0;
+                    }
+                }
+            }
+        });
     }
 
     /** Input columns summed in registers before the partial sums go to the C tile: 32-term chains, as accurate as the dot kernels' several accumulators. */
@@ -224,6 +300,68 @@ public final class Gemm {
             FloatVector.fromArray(F, c, cOff + 3 * tp).add(c3).intoArray(c, cOff + 3 * tp);
             FloatVector.fromArray(F, c, cOff + 4 * tp).add(c4).intoArray(c, cOff + 4 * tp);
             FloatVector.fromArray(F, c, cOff + 5 * tp).add(c5).intoArray(c, cOff + 5 * tp);
+        }
+    }
+
+    /** a[(i / MRP)·MRP·KC + k·MRP + i mod MRP] = wb[w0 + i·ldw + k] for rows i < mcPad (a multiple of MRP), k < kc. */
+    static void packA(float[] wb, int w0, int ldw, int mcPad, int kc, float[] a) {
+        for (int i0 = 0; i0 < mcPad; i0 += MRP) {
+            int dst = i0 * KC;
+            for (int r = 0; r < MRP; r++) {
+                int src = w0 + (i0 + r) * ldw;
+                for (int k = 0; k < kc; k++) a[dst + k * MRP + r] = wb[src + k];
+            }
+        }
+    }
+
+    /**
+     * The register tile on the panel layouts: C[r, t] += Σ_k a[aOff + k·4 + r]·xp[xOff + k·16 + t] for 4 weight rows
+     * (one micro-panel) and 16 tokens, C at c[cOff + r·16 + t]; each run of {@link #KR} columns summed from zero in
+     * registers, then added to C. Each C element gets the same fused multiply-adds in the same order as in
+     * {@link #tile6x16} (the same bits); the constant strides leave the JIT one base register per operand and no
+     * range checks in the loop.
+     */
+    private static void tile4x16(float[] a, int aOff, int kc, float[] xp, int xOff, float[] c, int cOff) {
+        for (int kb = 0; kb < kc; kb += KR) {
+            int ke = Math.min(kc, kb + KR);
+            FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+            FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+            for (int k = kb; k < ke; k++) {
+                int xo = xOff + k * NR, ao = aOff + k * MRP;
+                FloatVector x0 = FloatVector.fromArray(F, xp, xo), x1 = FloatVector.fromArray(F, xp, xo + 8);
+                FloatVector w0 = FloatVector.broadcast(F, a[ao]);
+                c00 = x0.fma(w0, c00); c01 = x1.fma(w0, c01);
+                FloatVector w1 = FloatVector.broadcast(F, a[ao + 1]);
+                c10 = x0.fma(w1, c10); c11 = x1.fma(w1, c11);
+                FloatVector w2 = FloatVector.broadcast(F, a[ao + 2]);
+                c20 = x0.fma(w2, c20); c21 = x1.fma(w2, c21);
+                FloatVector w3 = FloatVector.broadcast(F, a[ao + 3]);
+                c30 = x0.fma(w3, c30); c31 = x1.fma(w3, c31);
+            }
+            FloatVector.fromArray(F, c, cOff).add(c00).intoArray(c, cOff); FloatVector.fromArray(F, c, cOff + 8).add(c01).intoArray(c, cOff + 8);
+            FloatVector.fromArray(F, c, cOff + 16).add(c10).intoArray(c, cOff + 16); FloatVector.fromArray(F, c, cOff + 24).add(c11).intoArray(c, cOff + 24);
+            FloatVector.fromArray(F, c, cOff + 32).add(c20).intoArray(c, cOff + 32); FloatVector.fromArray(F, c, cOff + 40).add(c21).intoArray(c, cOff + 40);
+            FloatVector.fromArray(F, c, cOff + 48).add(c30).intoArray(c, cOff + 48); FloatVector.fromArray(F, c, cOff + 56).add(c31).intoArray(c, cOff + 56);
+        }
+    }
+
+    /** {@link #tile4x16} for a last panel of 8 tokens: xp[xOff + k·8 + t], C at c[cOff + r·8 + t]. */
+    private static void tile4x8(float[] a, int aOff, int kc, float[] xp, int xOff, float[] c, int cOff) {
+        for (int kb = 0; kb < kc; kb += KR) {
+            int ke = Math.min(kc, kb + KR);
+            FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+            for (int k = kb; k < ke; k++) {
+                int ao = aOff + k * MRP;
+                FloatVector x0 = FloatVector.fromArray(F, xp, xOff + k * 8);
+                c0 = x0.fma(FloatVector.broadcast(F, a[ao]), c0);
+                c1 = x0.fma(FloatVector.broadcast(F, a[ao + 1]), c1);
+                c2 = x0.fma(FloatVector.broadcast(F, a[ao + 2]), c2);
+                c3 = x0.fma(FloatVector.broadcast(F, a[ao + 3]), c3);
+            }
+            FloatVector.fromArray(F, c, cOff).add(c0).intoArray(c, cOff);
+            FloatVector.fromArray(F, c, cOff + 8).add(c1).intoArray(c, cOff + 8);
+            FloatVector.fromArray(F, c, cOff + 16).add(c2).intoArray(c, cOff + 16);
+            FloatVector.fromArray(F, c, cOff + 24).add(c3).intoArray(c, cOff + 24);
         }
     }
 

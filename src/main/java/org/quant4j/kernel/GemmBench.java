@@ -15,7 +15,10 @@ import java.util.SplittableRandom;
  * (ThreadMXBean) so that other processes on a loaded machine do not count, the two paths interleaved (A, B, A, B) in one
  * JVM, the fastest call of each; GFLOP/s counts 2 per multiply-add.
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/quant4j.jar org.quant4j.kernel.GemmBench [TYPE ...] [-b BATCH]</pre>
+ * <p>{@code --layout}: the GEMM's strided xᵀ layout against its token panels ({@link Gemm#PANELS}) instead, both through
+ * the GEMM; {@code -t N}: N threads, timed by wall clock (the fastest call).
+ *
+ * <pre>java --add-modules jdk.incubator.vector -cp target/quant4j.jar org.quant4j.kernel.GemmBench [TYPE ...] [-b BATCH] [--layout] [-t N]</pre>
  */
 public final class GemmBench {
     private GemmBench() {}
@@ -23,16 +26,20 @@ public final class GemmBench {
     private static final java.lang.management.ThreadMXBean CPU = java.lang.management.ManagementFactory.getThreadMXBean();
 
     public static void main(String[] args) {
-        Parallel.setThreads(1);
         java.util.List<String> types = new java.util.ArrayList<>();
-        int batch = 64;
+        int batch = 64, threads = 1;
+        boolean layout = false;
         for (int i = 0; i < args.length; i++) {
             if (args[i].equals("-b")) batch = Integer.parseInt(args[++i]);
+            else if (args[i].equals("-t")) threads = Integer.parseInt(args[++i]);
+            else if (args[i].equals("--layout")) layout = true;
             else types.add(args[i]);
         }
+        Parallel.setThreads(threads);
+        wall = threads > 1;
         if (types.isEmpty()) types = java.util.List.of("Q4_0", "Q8_0", "Q4_K", "Q6_K", "F16", "F32");
         int[][] shapes = {{2048, 2048}, {5632, 2048}, {2048, 5632}};
-        System.out.printf("%-5s %11s %5s %14s %14s %8s%n", "type", "rows x cols", "batch", "before GFLOP/s", "gemm GFLOP/s", "speed-up");
+        System.out.printf("%-5s %11s %5s %14s %14s %8s%n", "type", "rows x cols", "batch", layout ? "strided GFLOP/s" : "before GFLOP/s", layout ? "panels GFLOP/s" : "gemm GFLOP/s", "speed-up");
         for (String name : types) {
             GgmlType type = GgmlType.valueOf(name);
             for (int[] shape : shapes) {
@@ -44,9 +51,9 @@ public final class GemmBench {
                 Runnable run = () -> MatMul.matmul(w, x, out, b);
                 double[] before = new double[3], after = new double[3];
                 for (int k = 0; k < 3; k++) {
-                    Gemm.setEnabled(false);
+                    if (layout) Gemm.PANELS = false; else Gemm.setEnabled(false);
                     before[k] = time(run, k == 0);
-                    Gemm.setEnabled(true);
+                    if (layout) Gemm.PANELS = true; else Gemm.setEnabled(true);
                     after[k] = time(run, k == 0);
                 }
                                 double flop = 2.0 * shape[0] * shape[1] * batch;
@@ -77,12 +84,16 @@ public final class GemmBench {
      * on its own. On a machine shared with other processes the fastest call is the one least disturbed by them
      * (preemption refills the caches); the median moves with the load.
      */
+    private static boolean wall;
+
+    private static long now() { return wall ? System.nanoTime() : CPU.getCurrentThreadCpuTime(); }
+
     private static double time(Runnable r, boolean warm) {
-        if (warm) { long w0 = CPU.getCurrentThreadCpuTime(); while (CPU.getCurrentThreadCpuTime() - w0 < 1_000_000_000L) r.run(); }
-        long best = Long.MAX_VALUE, start = CPU.getCurrentThreadCpuTime(), t0 = start;
+        if (warm) { long w0 = now(); while (now() - w0 < 1_000_000_000L) r.run(); }
+        long best = Long.MAX_VALUE, start = now(), t0 = start;
         while (t0 - start < 500_000_000L) {
             r.run();
-            long t1 = CPU.getCurrentThreadCpuTime();
+            long t1 = now();
             best = Math.min(best, t1 - t0);
             t0 = t1;
         }

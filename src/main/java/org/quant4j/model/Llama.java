@@ -447,12 +447,7 @@ public final class Llama {
                 int qOff = b * qDim + h * headDim;
                 int kvOff = (h / kvMul) * headDim;
                 int attOff = bh * s.contextLength;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t <= pos; t++) {
-                    float score = FloatKernels.dot(s.q, qOff, keys, t * kvDim + kvOff, headDim) * scale;
-                    s.att[attOff + t] = score;
-                    if (score > max) max = score;
-                }
+                float max = FloatKernels.scaledDots(s.q, qOff, keys, kvOff, kvDim, pos + 1, headDim, scale, s.att, attOff);
                 float sum = 0;
                 for (int t = 0; t <= pos; t++) {
                     float e = (float) Math.exp(s.att[attOff + t] - max);
@@ -460,11 +455,7 @@ public final class Llama {
                     sum += e;
                 }
                 int outOff = b * qDim + h * headDim;
-                java.util.Arrays.fill(s.attOut, outOff, outOff + headDim, 0f);
-                float inv = 1f / sum;
-                for (int t = 0; t <= pos; t++) {
-                    FloatKernels.axpy(s.att[attOff + t] * inv, values, t * kvDim + kvOff, s.attOut, outOff, headDim);
-                }
+                FloatKernels.weightedSum(s.att, attOff, 1f / sum, pos + 1, values, kvOff, kvDim, s.attOut, outOff, headDim);
             }
         });
     }

@@ -122,6 +122,36 @@ class GemmTest {
         }
     }
 
+    @Test
+    void tokenPanelsGiveTheStridedLayoutsBits() {
+        // the same fused multiply-adds in the same order: bit for bit, with row blocks, slices and token panels cut short
+        org.quant4j.quant.QuantScheme int4 = org.quant4j.quant.QuantScheme.asymmetric(4, org.quant4j.quant.Granularity.CHANNEL).withGroupSize(32);
+        Tensor[] weights = {f32Tensor(101, 613, 21), tensor(GgmlType.Q4_K, 53, 768, 22),
+                org.quant4j.method.rtn.Rtn.quantize(f32Tensor(53, 608, 23), int4, org.quant4j.quant.Calibrator.MIN_MAX)};
+        boolean before = Gemm.PANELS;
+        try {
+            for (Tensor w : weights) {
+                int rows = (int) w.rows(), cols = (int) w.cols();
+                for (int batch : new int[]{5, 23, 40, 131}) {
+                    float[] x = gaussian(batch * cols, 31L * batch + rows);
+                    for (int threads : new int[]{1, 2}) {
+                        Parallel.setThreads(threads);
+                        float[] strided = new float[batch * rows], panels = new float[batch * rows];
+                        Gemm.PANELS = false;
+                        Gemm.matmul(w, x, strided, batch);
+                        Gemm.PANELS = true;
+                        Gemm.matmul(w, x, panels, batch);
+                        for (int i = 0; i < strided.length; i++) {
+                            assertEquals(Float.floatToIntBits(strided[i]), Float.floatToIntBits(panels[i]), w.type().name() + ", batch " + batch + ", " + threads + " threads, at " + i);
+                        }
+                    }
+                }
+            }
+        } finally {
+            Gemm.PANELS = before;
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(names = {"F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"})
     void sliceDecodersEqualTheCodecs(GgmlType type) {

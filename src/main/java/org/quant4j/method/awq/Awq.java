@@ -443,6 +443,7 @@ public final class Awq {
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), hidden = c.hiddenDim(), tokens = n * len;
         boolean vToO = kvDim == dim && qDim == dim;
         long started = System.nanoTime();
+        String phases;
         String blk = "blk." + l + " ";
         try (CalibrationMemory.Activations xAttn = memory.allocate("awq-x-attn", tokens, dim);     // (tokens, dim)    input of q, k, v
              CalibrationMemory.Activations xO = memory.allocate("awq-x-o", tokens, qDim);          // (tokens, qDim)   input of o
@@ -473,6 +474,7 @@ public final class Awq {
                 p.update(++done[0], total, blk + "inputs");
             }
 
+            long tInputs = System.nanoTime();
             // 2. the float weights of the block
             Map<String, float[]> w = new LinkedHashMap<>();
             for (String s : List.of(Q, K, V, O, GATE, UP, DOWN)) w.put(s, MatMul.toFloats(model.tensor(Model.blk(l, s + ".weight"))));
@@ -502,6 +504,7 @@ public final class Awq {
                 return sum / ((double) tokens * dim);
             }, o, step);
             log(log, l, "attn_q,attn_k,attn_v", attn);
+            long tAttn = System.nanoTime();
 
             Search out = null;
             if (vToO) {
@@ -509,6 +512,7 @@ public final class Awq {
                         cand -> squaredOutput(xO, minus(cand.get(O), w.get(O)), dim) / ((double) tokens * dim), o, step);
                 log(log, l, "attn_output", out);
             }
+            long tO = System.nanoTime();
 
             Search ffn = search(meanAbs(xFfn), pick(w, GATE, UP), dim, cand -> {
                 // the feed-forward module: down(silu(x·Gateᵀ) ⊙ (x·Upᵀ)), down in float; xDown is the float module's hidden
@@ -530,10 +534,12 @@ public final class Awq {
                 return sum / ((double) tokens * dim);
             }, o, step);
             log(log, l, "ffn_gate,ffn_up", ffn);
+            long tFfn = System.nanoTime();
 
             Search down = search(meanAbs(xDown), pick(w, DOWN), hidden,
                     cand -> squaredOutput(xDown, minus(cand.get(DOWN), w.get(DOWN)), dim) / ((double) tokens * dim), o, step);
             log(log, l, "ffn_down", down);
+            long tDown = System.nanoTime();
 
             // 4. fold: prev op ÷ s, layers' columns × s, kept inputs ÷ s
             for (int i = 0; i < dim; i++) attnNorm[i] /= attn.scales()[i];
@@ -572,8 +578,11 @@ public final class Awq {
             replaced.put(Model.attnNorm(l), Tensor.ofFloats(Model.attnNorm(l), attnNorm, dim));
             replaced.put(Model.ffnNorm(l), Tensor.ofFloats(Model.ffnNorm(l), ffnNorm, dim));
             if (vBias != null && out != null) replaced.put(vBiasName, Tensor.ofFloats(vBiasName, vBias, kvDim));
+            long end = System.nanoTime();
+            phases = String.format(" (inputs %.1f, attention search %.1f, o search %.1f, feed-forward search %.1f, down search %.1f, fold, clip and quantize %.1f)",
+                    (tInputs - started) / 1e9, (tAttn - tInputs) / 1e9, (tO - tAttn) / 1e9, (tFfn - tO) / 1e9, (tDown - tFfn) / 1e9, (end - tDown) / 1e9);
         }
-        if (log != null) log.accept(String.format("blk.%d: %s, %.2f s", l, o.describe(), (System.nanoTime() - started) / 1e9));
+        if (log != null) log.accept(String.format("blk.%d: %s, %.2f s%s", l, o.describe(), (System.nanoTime() - started) / 1e9, phases));
     }
 
     private static Map<String, float[]> pick(Map<String, float[]> w, String... names) {
