@@ -8,7 +8,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The blocked Cholesky (vector tiles and their scalar reference) against the textbook unblocked one, odd sizes. */
+/** The blocked Cholesky (vector tiles and their scalar reference) against the textbook unblocked one, odd sizes (up to 4 panels). */
 class CholeskyTest {
 
     /** A = X Xᵀ / k + 0.01 I with X (n, k) gaussian, k = n + 3: SPD, condition number in the thousands. */
@@ -29,7 +29,7 @@ class CholeskyTest {
     }
 
     @ParameterizedTest(name = "n={0}")
-    @ValueSource(ints = {1, 3, 8, 127, 128, 129, 131, 263, 389})
+    @ValueSource(ints = {1, 3, 8, 127, 128, 129, 131, 263, 389, 401, 613})
     void blockedMatchesUnblocked(int n) {
         double[] a = spd(n, n);
         double[] ref = a.clone();
