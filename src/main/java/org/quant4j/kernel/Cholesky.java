@@ -34,20 +34,19 @@ public final class Cholesky {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
 
     /** Rows per panel (the syrk's k, a multiple of MR); rows and columns of a register tile; columns per work unit. */
-    static final int NB = Integer.getInteger("quant4j.chol.nb", 200), MR = 5, NR = 2 * D.length(),
-            NC = Integer.getInteger("quant4j.chol.nc", 8) * NR;
-
-    static {
-        if (NB % MR != 0) throw new IllegalStateException("Cholesky: NB must be a multiple of MR = " + MR);
-    }
+    static final int NB = 200, MR = 5, NR = 2 * D.length(), NC = 8 * NR;
 
     /** Factors a in place; false (a partly overwritten) when A is not positive definite. */
-    public static boolean upper(double[] a, int n) {
-        double[] packU = new double[NB * NB];                            // (nb / MR, nb, MR) slivers of U11's columns
-        double[] packA = new double[NB * round(round(n, NR), MR)];      // (n / MR, nb, MR) slivers of U12's columns
-        double[] packB = new double[NB * round(n, NR)];                 // (n / NR, nb, NR)
-        for (int k0 = 0; k0 < n; k0 += NB) {
-            final int k1 = Math.min(k0 + NB, n), nb = k1 - k0, panel = k0;
+    public static boolean upper(double[] a, int n) { return upper(a, n, NB); }
+
+    /** {@link #upper(double[], int)} with panels of {@code panelRows} rows (a multiple of MR), for tests and tuning. */
+    static boolean upper(double[] a, int n, int panelRows) {
+        if (panelRows % MR != 0) throw new IllegalArgumentException("Cholesky: panel rows " + panelRows + " not a multiple of " + MR);
+        double[] packU = new double[panelRows * panelRows];              // (nb / MR, nb, MR) slivers of U11's columns
+        double[] packA = new double[panelRows * round(round(n, NR), MR)]; // (n / MR, nb, MR) slivers of U12's columns
+        double[] packB = new double[panelRows * round(n, NR)];          // (n / NR, nb, NR)
+        for (int k0 = 0; k0 < n; k0 += panelRows) {
+            final int k1 = Math.min(k0 + panelRows, n), nb = k1 - k0, panel = k0;
             if (!diagonalBlock(a, n, k0, k1)) return false;
             if (k1 == n) break;
             for (int r = 0; r < nb; r++) {                               // U11's column r as sliver r / MR, rows p ≤ r

@@ -29,75 +29,45 @@ public final class DenseKernels {
             return;
         }
         int L = F.length(), w = 2 * L;
-        int m5 = m - m % 5, nw = n - n % w;
-        // 5 rows × 2 vectors of C in registers (10 accumulators: enough FMA chains in flight, and with the 2 B vectors
-        // and the broadcasts still within AVX2's 16 registers; 6 rows made C2 spill one accumulator per step). Each B
-        // load serves 5 rows, each A broadcast 2 vectors. Columns outside, rows inside: B's (KC, 2 vectors) panel is
-        // copied once into a contiguous buffer (B's rows are often a power of two apart, which would map them all onto
-        // one L1 set) and read from L1 by every group of rows; the last m % 5 rows go one at a time. A is read in place,
-        // 5 rows at a time: packed into (KC, 5) slivers, C2 hoisted all 5 broadcasts of a step ahead of the FMAs and
-        // spilled an accumulator (measured 1.6× slower).
+        int m4 = m - m % 4, nw = n - n % w;
+        // 4 rows × 2 vectors of C in registers; each B load serves 4 rows, each A broadcast 2 vectors. Columns outside,
+        // rows inside: B's (KC, 2 vectors) panel is copied once into a contiguous buffer (B's rows are often a power of
+        // two apart, which would map them all onto one L1 set) and read from L1 by every group of 4 rows.
         float[] bPack = new float[Math.min(k, KC) * w];                 // (KC, 2 vectors)
         for (int p0 = 0; p0 < k; p0 += KC) {
             int p1 = Math.min(k, p0 + KC);
             for (int j = 0; j < nw; j += w) {
+                if (m4 == 0) break;
                 for (int p = p0; p < p1; p++) {
                     int src = bOff + p * ldb + j, dst = (p - p0) * w;
                     FloatVector.fromArray(F, b, src).intoArray(bPack, dst);
                     FloatVector.fromArray(F, b, src + L).intoArray(bPack, dst + L);
                 }
-                for (int i = 0; i < m5; i += 5) tile5(a, aOff + i * lda, lda, p0, p1, bPack, alpha, c, cOff + i * ldc + j, ldc);
-                for (int i = m5; i < m; i++) {
-                    int a0 = aOff + i * lda;
-                    FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
+                for (int i = 0; i < m4; i += 4) {
+                    int a0 = aOff + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
+                    FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+                    FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
                     for (int p = p0, bp = 0; p < p1; p++, bp += w) {
+                        FloatVector b0 = FloatVector.fromArray(F, bPack, bp), b1 = FloatVector.fromArray(F, bPack, bp + L);
                         FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
-                        c00 = FloatVector.fromArray(F, bPack, bp).fma(x, c00);
-                        c01 = FloatVector.fromArray(F, bPack, bp + L).fma(x, c01);
+                        c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+                        x = FloatVector.broadcast(F, a[a1 + p]);
+                        c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+                        x = FloatVector.broadcast(F, a[a2 + p]);
+                        c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+                        x = FloatVector.broadcast(F, a[a3 + p]);
+                        c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
                     }
-                    store(c00, c01, alpha, c, cOff + i * ldc + j, L);
+                    int c0 = cOff + i * ldc + j;
+                    store(c00, c01, alpha, c, c0, L);
+                    store(c10, c11, alpha, c, c0 + ldc, L);
+                    store(c20, c21, alpha, c, c0 + 2 * ldc, L);
+                    store(c30, c31, alpha, c, c0 + 3 * ldc, L);
                 }
             }
         }
-        gemmScalar(0, m, nw, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);     // right edge
-    }
-
-    /** C[i, 0:2 vectors] += alpha · Σ_{p0 ≤ p < p1} A[i, p] · bPack[p − p0, :] for the 5 rows i of A from a0, lda apart. */
-    private static void tile5(float[] a, int a0, int lda, int p0, int p1, float[] bPack, float alpha, float[] c, int c0, int ldc) {
-        int L = F.length(), w = 2 * L, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda;
-        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
-        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
-        for (int p = p0; p < p1; p++) {
-            int bp = (p - p0) * w;
-            FloatVector b0 = FloatVector.fromArray(F, bPack, bp), b1 = FloatVector.fromArray(F, bPack, bp + L);
-            FloatVector x0 = FloatVector.broadcast(F, a[a0 + p]);
-            c00 = b0.fma(x0, c00); c01 = b1.fma(x0, c01);
-            FloatVector x1 = FloatVector.broadcast(F, a[a1 + p]);
-            c10 = b0.fma(x1, c10); c11 = b1.fma(x1, c11);
-            FloatVector x2 = FloatVector.broadcast(F, a[a2 + p]);
-            c20 = b0.fma(x2, c20); c21 = b1.fma(x2, c21);
-            FloatVector x3 = FloatVector.broadcast(F, a[a3 + p]);
-            c30 = b0.fma(x3, c30); c31 = b1.fma(x3, c31);
-            FloatVector x4 = FloatVector.broadcast(F, a[a4 + p]);
-            c40 = b0.fma(x4, c40); c41 = b1.fma(x4, c41);
-        }
-        FloatVector va = FloatVector.broadcast(F, alpha);               // C += alpha · tile, written out (no helper
-        int o = c0;                                                     // call that could box the accumulators)
-        c00.fma(va, FloatVector.fromArray(F, c, o)).intoArray(c, o);
-        c01.fma(va, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
-        o += ldc;
-        c10.fma(va, FloatVector.fromArray(F, c, o)).intoArray(c, o);
-        c11.fma(va, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
-        o += ldc;
-        c20.fma(va, FloatVector.fromArray(F, c, o)).intoArray(c, o);
-        c21.fma(va, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
-        o += ldc;
-        c30.fma(va, FloatVector.fromArray(F, c, o)).intoArray(c, o);
-        c31.fma(va, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
-        o += ldc;
-        c40.fma(va, FloatVector.fromArray(F, c, o)).intoArray(c, o);
-        c41.fma(va, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        gemmScalar(0, m4, nw, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);   // right edge
+        gemmScalar(m4, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);    // bottom rows
     }
 
     private static void store(FloatVector v0, FloatVector v1, float alpha, float[] c, int off, int L) {
