@@ -158,8 +158,8 @@ public final class Cholesky {
             DoubleVector x4 = DoubleVector.broadcast(D, pa[ap + 4]);
             c40 = b0.fma(x4, c40); c41 = b1.fma(x4, c41);
         }
-        int o = cOff;                                                    // C −= the tile, row by row (written out: a
-        DoubleVector.fromArray(D, c, o).sub(c00).intoArray(c, o);        // helper taking the vectors boxed one of them)
+        int o = cOff;                                                    // C −= the tile, row by row (written out: with a
+        DoubleVector.fromArray(D, c, o).sub(c00).intoArray(c, o);        // helper taking the vectors, C2 boxed one in the loop)
         DoubleVector.fromArray(D, c, o + L).sub(c01).intoArray(c, o + L);
         o += ldc;
         DoubleVector.fromArray(D, c, o).sub(c10).intoArray(c, o);

@@ -53,6 +53,21 @@ class CholeskyTest {
         }
     }
 
+    /** Many small panels (the panel solve and the trailing update's edges at every offset mod MR and NR). */
+    @ParameterizedTest(name = "panel={0}")
+    @ValueSource(ints = {5, 10, 35})
+    void smallPanelsMatchUnblocked(int panelRows) {
+        int n = 157;
+        double[] a = spd(n, panelRows), ref = a.clone(), u = a.clone();
+        assertTrue(Cholesky.upperUnblocked(ref, n));
+        assertTrue(Cholesky.upper(u, n, panelRows));
+        double max = 0;
+        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) max = Math.max(max, Math.abs(ref[i * n + j]));
+        for (int i = 0; i < n; i++) {
+            for (int j = i; j < n; j++) assertEquals(ref[i * n + j], u[i * n + j], 1e-11 * max, "U[" + i + ", " + j + "]");
+        }
+    }
+
     @Test
     void factorReproducesTheMatrix() {
         int n = 201;
