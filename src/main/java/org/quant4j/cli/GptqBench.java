@@ -59,6 +59,7 @@ final class GptqBench {
             Parallel.setThreads(t);
             double best = Double.MAX_VALUE, bestPrepare = 0, loss = 0, cpu = 0, cpuPrepare = 0;
             Gptq.PrepareTimes phases = null;
+            Gptq.QuantizeTimes loop = null;
             for (int r = 0; r < repetitions + 1; r++) {                  // the first run warms the JIT up
                 long c0 = cpuNanos(), t0 = System.nanoTime();
                 Gptq.Prepared p = Gptq.prepare(h, cols, o, null);
@@ -66,7 +67,7 @@ final class GptqBench {
                 Gptq.Result res = Gptq.quantize(w.values(), rows, cols, p, o);
                 double s = (System.nanoTime() - t0) / 1e9;
                 if (r > 0 && s < best) {
-                    best = s; bestPrepare = (t1 - t0) / 1e9; phases = Gptq.lastPrepareTimes();
+                    best = s; bestPrepare = (t1 - t0) / 1e9; phases = Gptq.lastPrepareTimes(); loop = Gptq.lastQuantizeTimes();
                     cpu = (cpuNanos() - c0) / 1e9; cpuPrepare = (c1 - c0) / 1e9;
                 }
                 loss = res.loss();
@@ -76,6 +77,10 @@ final class GptqBench {
             if (phases != null) {
                 System.out.printf("  prepare phases: reorder + damp %.3f s, Cholesky %.3f s, factor to float %.3f s%n",
                         phases.reorder(), phases.cholesky(), phases.transpose());
+            }
+            if (loop != null) {
+                System.out.printf("  quantize phases (cpu, all threads): U_XX inverses %.3f s, batch products %.3f s, column loop %.3f s%n",
+                        loop.inverses(), loop.batchProducts(), loop.columnLoop());
             }
             if (samples > 0) {
                 SplittableRandom rng = new SplittableRandom(5);

@@ -14,30 +14,39 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   U12 = U11⁻ᵀ A12                     the panel's rows right of it, (nb, n − k1), strips of NR columns over the threads
  *   A22 −= U12ᵀ U12                     the trailing matrix, upper tiles only (a syrk): all but O(n² nb) of the flops
  * </pre>
- * Both O(n² nb) and O(n³) parts run on one register tile: an MR × NR block of C (4 × 2 DoubleVectors, 8 accumulators)
- * stays in registers while the k loop reads two packed slivers sequentially, (k, MR) and (k, NR) contiguous. The
- * forward substitution solves MR rows of a strip at a time (the rows above them through the tile, against U11 packed
- * by columns, then the MR × MR triangle) and writes the solved rows straight into the slivers the syrk reads, so U12 is
- * packed once per panel. The syrk hands columns out to the threads in blocks of {@link #NC}, widest work first, from a
- * shared counter (a descheduled thread on a shared machine does not hold the others up); inside a block, rows go by
- * {@link #MC} so the A slivers stay in L2 while each B sliver sits in L1. {@link #tileScalar} is the tile's reference
- * under {@link Kernels#vector()} false; {@link #upperUnblocked} the textbook loop the parity tests compare with.
+ * Both O(n² nb) and O(n³) parts run on one register tile: an MR × NR block of C (5 × 2 DoubleVectors, 10
+ * accumulators) stays in registers while the k loop reads two packed slivers sequentially, (k, MR) and (k, NR)
+ * contiguous. Five rows, not four or six: with AVX2's 16 registers, 4 × 8 (8 accumulators) leaves FMA latency uncovered
+ * (about 31 GFLOP/s on L1 data against 37–42 for 5 × 8, one core), and 6 × 8 (12 accumulators + 2 B vectors + the
+ * broadcasts) makes C2 spill an accumulator to the stack every k step (about 19). The forward substitution solves MR
+ * rows of a strip at a time (the rows above them through the tile, against U11 packed by columns, then the MR × MR
+ * triangle) and writes the solved rows straight into the slivers the syrk reads, so U12 is packed once per panel. The
+ * syrk hands columns out to the threads in blocks of {@link #NC}, widest work first, from a shared counter (a
+ * descheduled thread on a shared machine does not hold the others up); inside a block it walks C row by row, so a
+ * tile's C lines follow the previous tile's in the same rows and pages (down the columns, every tile touched MR new
+ * pages of the trailing matrix: about 15 % slower), the block's B slivers in L2 and each A sliver in L1 for the block.
+ * {@link #tileScalar} is the tile's reference under {@link Kernels#vector()} false; {@link #upperUnblocked} the
+ * textbook loop the parity tests compare with.
  */
 public final class Cholesky {
     private Cholesky() {}
 
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
 
-    /** Rows per panel (the syrk's k); rows and columns of a register tile; columns per work unit; rows per L2 block. */
-    static final int NB = 128, MR = 4, NR = 2 * D.length(), NC = 8 * NR, MC = 128;
+    /** Rows per panel (the syrk's k, a multiple of MR); rows and columns of a register tile; columns per work unit. */
+    static final int NB = 200, MR = 5, NR = 2 * D.length(), NC = 8 * NR;
 
     /** Factors a in place; false (a partly overwritten) when A is not positive definite. */
-    public static boolean upper(double[] a, int n) {
-        double[] packU = new double[NB * NB];                            // (nb / MR, nb, MR) slivers of U11's columns
-        double[] packA = new double[NB * round(n, NR)];                 // (n / MR, nb, MR) slivers of U12's columns
-        double[] packB = new double[NB * round(n, NR)];                 // (n / NR, nb, NR)
-        for (int k0 = 0; k0 < n; k0 += NB) {
-            final int k1 = Math.min(k0 + NB, n), nb = k1 - k0, panel = k0;
+    public static boolean upper(double[] a, int n) { return upper(a, n, NB); }
+
+    /** {@link #upper(double[], int)} with panels of {@code panelRows} rows (a multiple of MR), for tests and tuning. */
+    static boolean upper(double[] a, int n, int panelRows) {
+        if (panelRows % MR != 0) throw new IllegalArgumentException("Cholesky: panel rows " + panelRows + " not a multiple of " + MR);
+        double[] packU = new double[panelRows * panelRows];              // (nb / MR, nb, MR) slivers of U11's columns
+        double[] packA = new double[panelRows * round(round(n, NR), MR)]; // (n / MR, nb, MR) slivers of U12's columns
+        double[] packB = new double[panelRows * round(n, NR)];          // (n / NR, nb, NR)
+        for (int k0 = 0; k0 < n; k0 += panelRows) {
+            final int k1 = Math.min(k0 + panelRows, n), nb = k1 - k0, panel = k0;
             if (!diagonalBlock(a, n, k0, k1)) return false;
             if (k1 == n) break;
             for (int r = 0; r < nb; r++) {                               // U11's column r as sliver r / MR, rows p ≤ r
@@ -93,7 +102,7 @@ public final class Cholesky {
                 int row = (k0 + i + r) * n + k1 + c;
                 for (int j = 0; j < valid; j++) a[row + j] = x[r * NR + j];
                 System.arraycopy(x, r * NR, packB, bOff + (i + r) * NR, NR);
-                for (int s = 0; s < NR / MR; s++) System.arraycopy(x, r * NR + s * MR, packA, (c / MR + s) * nb * MR + (i + r) * MR, MR);
+                for (int j = 0; j < NR; j++) packA[((c + j) / MR) * nb * MR + (i + r) * MR + (c + j) % MR] = x[r * NR + j];
             }
         }
     }
@@ -106,20 +115,17 @@ public final class Cholesky {
             double[] edge = new double[MR * NR];                         // (MR, NR) a tile that crosses C's edge
             for (int u; (u = next.getAndIncrement()) < units; ) {
                 int j0 = (units - 1 - u) * NC, j1 = Math.min(cols, j0 + NC);   // widest columns (most rows) first
-                for (int i0 = 0; i0 < j1; i0 += MC) {
-                    int i1 = Math.min(Math.min(i0 + MC, j1), cols);
-                    for (int j = j0; j < j1; j += NR) {
+                for (int i = 0; i < j1; i += MR) {                       // row by row: a tile's C lines follow the last's
+                    int aOff = (i / MR) * nb * MR;
+                    for (int j = Math.max(j0, i / NR * NR); j < j1; j += NR) {  // strips that reach the diagonal
                         int bOff = (j / NR) * nb * NR;
-                        for (int i = i0; i < Math.min(i1, j + NR); i += MR) {
-                            int aOff = (i / MR) * nb * MR;
-                            if (i + MR <= cols && j + NR <= cols) {
-                                tile(packA, aOff, packB, bOff, nb, a, (k1 + i) * n + k1 + j, n);
-                            } else {
-                                java.util.Arrays.fill(edge, 0);
-                                tile(packA, aOff, packB, bOff, nb, edge, 0, NR);
-                                for (int r = 0; r < MR && i + r < cols; r++) {
-                                    for (int c = 0; c < NR && j + c < cols; c++) a[(k1 + i + r) * n + k1 + j + c] += edge[r * NR + c];
-                                }
+                        if (i + MR <= cols && j + NR <= cols) {
+                            tile(packA, aOff, packB, bOff, nb, a, (k1 + i) * n + k1 + j, n);
+                        } else {
+                            java.util.Arrays.fill(edge, 0);
+                            tile(packA, aOff, packB, bOff, nb, edge, 0, NR);
+                            for (int r = 0; r < MR && i + r < cols; r++) {
+                                for (int c = 0; c < NR && j + c < cols; c++) a[(k1 + i + r) * n + k1 + j + c] += edge[r * NR + c];
                             }
                         }
                     }
@@ -137,26 +143,36 @@ public final class Cholesky {
         int L = D.length();
         DoubleVector c00 = DoubleVector.zero(D), c01 = DoubleVector.zero(D), c10 = DoubleVector.zero(D), c11 = DoubleVector.zero(D);
         DoubleVector c20 = DoubleVector.zero(D), c21 = DoubleVector.zero(D), c30 = DoubleVector.zero(D), c31 = DoubleVector.zero(D);
-        for (int p = 0, ap = aOff, bp = bOff; p < k; p++, ap += MR, bp += NR) {
+        DoubleVector c40 = DoubleVector.zero(D), c41 = DoubleVector.zero(D);
+        for (int p = 0; p < k; p++) {
+            int ap = aOff + p * MR, bp = bOff + p * NR;
             DoubleVector b0 = DoubleVector.fromArray(D, pb, bp), b1 = DoubleVector.fromArray(D, pb, bp + L);
-            DoubleVector x = DoubleVector.broadcast(D, pa[ap]);
-            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
-            x = DoubleVector.broadcast(D, pa[ap + 1]);
-            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
-            x = DoubleVector.broadcast(D, pa[ap + 2]);
-            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
-            x = DoubleVector.broadcast(D, pa[ap + 3]);
-            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            DoubleVector x0 = DoubleVector.broadcast(D, pa[ap]);
+            c00 = b0.fma(x0, c00); c01 = b1.fma(x0, c01);
+            DoubleVector x1 = DoubleVector.broadcast(D, pa[ap + 1]);
+            c10 = b0.fma(x1, c10); c11 = b1.fma(x1, c11);
+            DoubleVector x2 = DoubleVector.broadcast(D, pa[ap + 2]);
+            c20 = b0.fma(x2, c20); c21 = b1.fma(x2, c21);
+            DoubleVector x3 = DoubleVector.broadcast(D, pa[ap + 3]);
+            c30 = b0.fma(x3, c30); c31 = b1.fma(x3, c31);
+            DoubleVector x4 = DoubleVector.broadcast(D, pa[ap + 4]);
+            c40 = b0.fma(x4, c40); c41 = b1.fma(x4, c41);
         }
-        subtract(c00, c01, c, cOff, L);
-        subtract(c10, c11, c, cOff + ldc, L);
-        subtract(c20, c21, c, cOff + 2 * ldc, L);
-        subtract(c30, c31, c, cOff + 3 * ldc, L);
-    }
-
-    private static void subtract(DoubleVector v0, DoubleVector v1, double[] c, int off, int L) {
-        DoubleVector.fromArray(D, c, off).sub(v0).intoArray(c, off);
-        DoubleVector.fromArray(D, c, off + L).sub(v1).intoArray(c, off + L);
+        int o = cOff;                                                    // C −= the tile, row by row (written out: with a
+        DoubleVector.fromArray(D, c, o).sub(c00).intoArray(c, o);        // helper taking the vectors, C2 boxed one in the loop)
+        DoubleVector.fromArray(D, c, o + L).sub(c01).intoArray(c, o + L);
+        o += ldc;
+        DoubleVector.fromArray(D, c, o).sub(c10).intoArray(c, o);
+        DoubleVector.fromArray(D, c, o + L).sub(c11).intoArray(c, o + L);
+        o += ldc;
+        DoubleVector.fromArray(D, c, o).sub(c20).intoArray(c, o);
+        DoubleVector.fromArray(D, c, o + L).sub(c21).intoArray(c, o + L);
+        o += ldc;
+        DoubleVector.fromArray(D, c, o).sub(c30).intoArray(c, o);
+        DoubleVector.fromArray(D, c, o + L).sub(c31).intoArray(c, o + L);
+        o += ldc;
+        DoubleVector.fromArray(D, c, o).sub(c40).intoArray(c, o);
+        DoubleVector.fromArray(D, c, o + L).sub(c41).intoArray(c, o + L);
     }
 
     /** Scalar reference of {@link #tile}. */

@@ -8,7 +8,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The blocked Cholesky (vector tiles and their scalar reference) against the textbook unblocked one, odd sizes. */
+/** The blocked Cholesky (vector tiles and their scalar reference) against the textbook unblocked one, odd sizes (up to 4 panels). */
 class CholeskyTest {
 
     /** A = X Xᵀ / k + 0.01 I with X (n, k) gaussian, k = n + 3: SPD, condition number in the thousands. */
@@ -29,7 +29,7 @@ class CholeskyTest {
     }
 
     @ParameterizedTest(name = "n={0}")
-    @ValueSource(ints = {1, 3, 8, 127, 128, 129, 131, 263, 389})
+    @ValueSource(ints = {1, 3, 8, 127, 128, 129, 131, 263, 389, 401, 613})
     void blockedMatchesUnblocked(int n) {
         double[] a = spd(n, n);
         double[] ref = a.clone();
@@ -50,6 +50,21 @@ class CholeskyTest {
             }
         } finally {
             Kernels.setVector(before);
+        }
+    }
+
+    /** Many small panels (the panel solve and the trailing update's edges at every offset mod MR and NR). */
+    @ParameterizedTest(name = "panel={0}")
+    @ValueSource(ints = {5, 10, 35})
+    void smallPanelsMatchUnblocked(int panelRows) {
+        int n = 157;
+        double[] a = spd(n, panelRows), ref = a.clone(), u = a.clone();
+        assertTrue(Cholesky.upperUnblocked(ref, n));
+        assertTrue(Cholesky.upper(u, n, panelRows));
+        double max = 0;
+        for (int i = 0; i < n; i++) for (int j = i; j < n; j++) max = Math.max(max, Math.abs(ref[i * n + j]));
+        for (int i = 0; i < n; i++) {
+            for (int j = i; j < n; j++) assertEquals(ref[i * n + j], u[i * n + j], 1e-11 * max, "U[" + i + ", " + j + "]");
         }
     }
 

@@ -33,6 +33,29 @@ class DenseKernelsParityTest {
         assertEquals(c0[0], vec[0], "outside C untouched");
     }
 
+    /** Long k (two KC passes and a partial one) and every row count mod 5 (the vector tile's height). */
+    @ParameterizedTest(name = "m={0}")
+    @ValueSource(ints = {1, 4, 5, 6, 12, 23})
+    void gemmLongKMatchesScalar(int m) {
+        Random r = new Random(m + 3);
+        int n = 40, k = 600, lda = k + 1, ldb = n + 7, ldc = n + 2;
+        float[] a = new float[m * lda], b = new float[k * ldb], c0 = new float[m * ldc];
+        for (int i = 0; i < a.length; i++) a[i] = (float) r.nextGaussian();
+        for (int i = 0; i < b.length; i++) b[i] = (float) r.nextGaussian();
+        for (int i = 0; i < c0.length; i++) c0[i] = (float) r.nextGaussian();
+        float[] vec = c0.clone(), ref = c0.clone();
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            DenseKernels.gemm(m, n, k, 1f, a, 0, lda, b, 0, ldb, vec, 0, ldc);
+            Kernels.setVector(false);
+            DenseKernels.gemm(m, n, k, 1f, a, 0, lda, b, 0, ldb, ref, 0, ldc);
+        } finally {
+            Kernels.setVector(before);
+        }
+        for (int i = 0; i < c0.length; i++) assertEquals(ref[i], vec[i], 2e-4f * (float) Math.sqrt(k) * (1 + Math.abs(ref[i])), "C[" + i + "]");
+    }
+
     @ParameterizedTest(name = "n={0}")
     @ValueSource(ints = {1, 7, 13, 31, 64, 257, 300})
     void gemmWithTransposedAMatchesScalar(int n) {

@@ -171,6 +171,21 @@ public final class Gptq {
 
     public static PrepareTimes lastPrepareTimes() { return LAST_PREPARE.get(); }
 
+    /**
+     * CPU seconds (all threads together) in each phase of the last {@link #quantize} on this thread: the diagonal
+     * blocks' inverses U_XX, the batch products W_X += (R_P T_PX) U_XX, and Algorithm 1's column loop with its
+     * sub-block products (for {@code bench --gptq}).
+     */
+    public record QuantizeTimes(double inverses, double batchProducts, double columnLoop) {}
+
+    private static final ThreadLocal<QuantizeTimes> LAST_QUANTIZE = new ThreadLocal<>();
+
+    public static QuantizeTimes lastQuantizeTimes() { return LAST_QUANTIZE.get(); }
+
+    private static final java.lang.management.ThreadMXBean THREAD_CPU = java.lang.management.ManagementFactory.getThreadMXBean();
+
+    private static long cpuNanos() { return THREAD_CPU.getCurrentThreadCpuTime(); }
+
     public static Prepared prepare(double[] hessian, int cols, Options o, Consumer<String> log) {
         boolean[] dead = new boolean[cols];
         double[] diag = new double[cols];                                // (cols) diag H, dead columns set to 1
@@ -219,17 +234,26 @@ public final class Gptq {
     /**
      * T = J Rᵀ J (J reverses the order), rounded to float, for R upper in r's upper triangle: T[i, j] = R[n−1−j, n−1−i],
      * upper triangular. With RᵀR = J P J, T Tᵀ = P, and U = T⁻¹ = J R⁻ᵀ J is upper with UᵀU = P⁻¹: the Cholesky factor
-     * the reference gets from {@code cholesky(cholesky_inverse(cholesky(P)), upper=True)}. By tiles of 64, so both
+     * the reference gets from {@code cholesky(cholesky_inverse(cholesky(P)), upper=True)}. By tiles of 32, so both
      * sides stay in cache.
      */
     static float[] reversedTranspose(double[] r, int n) {
         float[] t = new float[n * n];                                    // (n, n) upper
-        int b = 64, tiles = (n + b - 1) / b;
+        int b = 32, tiles = (n + b - 1) / b;
         Parallel.forRange(tiles, 1, (s, e) -> {
+            float[] buf = new float[b * b];                              // (b, b) one tile of r, rows read along
             for (int bi = s; bi < e; bi++) {
+                int i0 = bi * b, i1 = Math.min(n, i0 + b);
                 for (int bj = bi; bj < tiles; bj++) {
-                    for (int i = bi * b; i < Math.min(n, bi * b + b); i++) {
-                        for (int j = Math.max(i, bj * b); j < Math.min(n, bj * b + b); j++) t[i * n + j] = (float) r[(n - 1 - j) * n + (n - 1 - i)];
+                    int j0 = bj * b, j1 = Math.min(n, j0 + b);
+                    // r's rows n−1−j (j in the tile) are n doubles apart, a multiple of 4 KiB for many n: reading them
+                    // down a column would land every line in one L1 set, so the tile is copied along r's rows first
+                    for (int j = j0; j < j1; j++) {
+                        int src = (n - 1 - j) * n + (n - 1 - i0);
+                        for (int i = i0; i < i1; i++) buf[(j - j0) * b + i - i0] = (float) r[src - (i - i0)];
+                    }
+                    for (int i = i0; i < i1; i++) {
+                        for (int j = Math.max(i, j0); j < j1; j++) t[i * n + j] = buf[(j - j0) * b + i - i0];
                     }
                 }
             }
@@ -401,13 +425,17 @@ public final class Gptq {
         int batches = (cols + blockSize - 1) / blockSize;
         int[] windowEnd = new int[batches];                              // (batches) end of the columns X each batch reads
         float[][] uWindow = new float[batches][];                        // (batches) U_XX = (T_XX)⁻¹, upper
+        java.util.concurrent.atomic.LongAdder cpuInverses = new java.util.concurrent.atomic.LongAdder(),
+                cpuProducts = new java.util.concurrent.atomic.LongAdder(), cpuLoop = new java.util.concurrent.atomic.LongAdder();
         Parallel.forRange(batches, 1, (s0, s1) -> {
+            long c0 = cpuNanos();
             for (int b = s0; b < s1; b++) {
                 int i1 = b * blockSize, i2 = Math.min(i1 + blockSize, cols), end = i2;
                 if (gs > 0 && !o.staticGroups()) for (int j = i1; j < i2; j++) if (j % gs == 0) end = Math.max(end, Math.min(cols, j + gs));
                 windowEnd[b] = end;
                 uWindow[b] = upperInverse(t, cols, i1, end);
             }
+            cpuInverses.add(cpuNanos() - c0);
         });
         int maxWindow = 0;
         for (int b = 0; b < batches; b++) maxWindow = Math.max(maxWindow, windowEnd[b] - b * blockSize);
@@ -427,12 +455,15 @@ public final class Gptq {
                 for (int b = 0; b < batches; b++) {
                     int i1 = b * blockSize, i2 = Math.min(i1 + blockSize, cols), count = i2 - i1, x = windowEnd[b] - i1;
                     float[] u = uWindow[b];                              // (x, x)
+                    long c0 = cpuNanos();
                     for (int rr = 0; rr < nr; rr++) System.arraycopy(w, (r0 + rr) * cols + i1, w1, rr * x, x);
                     if (i1 > 0) {                                        // W_X += (R_P T_PX) U_XX
                         Arrays.fill(rt, 0, nr * x, 0f);
                         DenseKernels.gemm(nr, x, i1, 1f, w, r0 * cols, cols, t, i1, cols, rt, 0, x);
                         DenseKernels.gemm(nr, x, x, 1f, rt, 0, x, u, 0, x, w1, 0, x);
                     }
+                    long c1 = cpuNanos();
+                    cpuProducts.add(c1 - c0);
                     if (gs > 0 && !o.staticGroups()) System.arraycopy(w1, 0, w1start, 0, nr * x);
                     // Algorithm 1's column loop, by sub-blocks of SUB columns: inside one, each column's error e_i updates
                     // the sub-block's later columns (w −= e_i U[i, i+1:s1]); after it, the batch's remaining columns take
@@ -461,10 +492,12 @@ public final class Gptq {
                         }
                         if (s1 < count) DenseKernels.gemm(nr, count - s1, s1 - s0, -1f, err, 0, SUB, u, s0 * x + s1, x, w1, s1, x);
                     }
+                    cpuLoop.add(cpuNanos() - c1);
                 }
                 tileLoss[tt] = loss / 2;
             }
         });
+        LAST_QUANTIZE.set(new QuantizeTimes(cpuInverses.sum() / 1e9, cpuProducts.sum() / 1e9, cpuLoop.sum() / 1e9));
         int[] out = identity ? codes : new int[rows * cols];             // (rows, cols) original order
         if (!identity) for (int r = 0; r < rows; r++) for (int j = 0; j < cols; j++) out[r * cols + perm[j]] = codes[r * cols + j];
         int[] gIdx = new int[cols];
