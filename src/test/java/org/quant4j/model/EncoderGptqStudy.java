@@ -186,6 +186,28 @@ public final class EncoderGptqStudy {
             }
             variants.put("S6 clipped grid, float target 0.1, " + cs.getKey(), () -> EncoderGptq.apply(f32, cs.getValue(), g32, clipped.withFloatTarget(true, 0.1), null));
         }
+        variants.put("S6 Hadamard q/k/v+up, clipped each end, next128", () -> EncoderGptq.apply(rotated02.get(), next128, g32, clipped.withClipEachEnd(true), null));
+        variants.put("S6 Hadamard q/k/v+up, clipped each end, float target 0.1, next128", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withClipEachEnd(true).withFloatTarget(true, 0.1), null));
+        variants.put("S6 Hadamard q/k/v+up, clipped grid, symmetric, next128", () -> EncoderGptq.apply(rotated02.get(), next128,
+                new Gptq.Options(4, true, 32, true, true, 0.3, 128, true), clipped, null));
+        for (double damp : new double[]{0.01, 0.1, 1.0}) {
+            variants.put("S6 Hadamard q/k/v+up, clipped grid, percdamp " + damp + ", next128", () -> EncoderGptq.apply(rotated02.get(), next128,
+                    new Gptq.Options(4, false, 32, true, true, damp, 128, true), clipped, null));
+        }
+        Supplier<Model> awqRot = () -> {
+            Model rot = rotated02.get();
+            return cache.computeIfAbsent("awqrot", k -> org.quant4j.method.awq.BertAwq.apply(rot, next128, org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
+        };
+        variants.put("S6 Hadamard q/k/v+up, AWQ scales, clipped grid, float target 0.1, next128", () -> EncoderGptq.apply(awqRot.get(), next128, g32, clipped.withFloatTarget(true, 0.1), null));
+        int[][] next1024 = ids(base, tok, all.subList(corpus, corpus + 1024));
+        for (int[][] set : new int[][][]{next1024, next2048}) {
+            String size = "next" + set.length;
+            for (double ridge : new double[]{0.01, 0.03, 0.1}) {
+                variants.put("S6 Hadamard q/k/v+up, clipped each end, float target " + ridge + ", " + size, () -> EncoderGptq.apply(rotated02.get(), set, g32,
+                        clipped.withClipEachEnd(true).withFloatTarget(true, ridge), null));
+            }
+        }
         Pattern diagnose = Pattern.compile(args.length > 5 ? args[5] : "^S6 Hadamard q/k/v\\+up, clipped grid, next512$");
         variants.put("S6 diagnosis", () -> {
             String key = variants.keySet().stream().filter(k -> diagnose.matcher(k).find() && !k.equals("S6 diagnosis")).findFirst().orElseThrow();
@@ -219,7 +241,12 @@ public final class EncoderGptqStudy {
             if (!only.matcher(v.getKey()).find()) continue;
             long t0 = System.nanoTime();
             Model m = cache.get(v.getKey());
-            if (m == null) { m = v.getValue().get(); if (v.getKey().startsWith("S6 ")) cache.put(v.getKey(), m); }
+            try {
+                if (m == null) { m = v.getValue().get(); if (v.getKey().startsWith("S6 ")) cache.put(v.getKey(), m); }
+            } catch (RuntimeException e) {
+                System.out.println("| " + v.getKey() + " | failed: " + e + " |");
+                continue;
+            }
             Bert b = new Bert(m);
             float[][] e = eval.stream().map(b::embed).toArray(float[][]::new);
             EmbeddingAgreement.Result r = EmbeddingAgreement.compare(reference, e, queries);
