@@ -75,6 +75,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--float-target", description = "GPTQ on an encoder: each layer's target is the float model's output W·X, not W·X̃ on the inputs the quantized layers before it give (GPTAQ's asymmetric calibration); implies --clip-grid") boolean floatTarget;
     @Option(names = "--ridge", defaultValue = "0.1", description = "GPTQ --float-target: damping of the float target's least squares towards W, a fraction of mean(diag H) (default ${DEFAULT-VALUE})") double ridge;
     @Option(names = "--bias-correction", description = "GPTQ on an encoder: each layer's bias absorbs its mean output error over the calibration tokens; implies --clip-grid") boolean biasCorrection;
+    @Option(names = "--clip-each-end", description = "GPTQ on an encoder, asymmetric groups: shrink each group's min and max ends apart ((steps + 1)² ranges searched) instead of together; implies --clip-grid") boolean clipEachEnd;
     @Option(names = "--hadamard-inputs", description = "GPTQ on an encoder: an online randomized Hadamard (seed --seed) on the inputs of q/k/v and of up, the two read from LayerNorm outputs (stored as 2 F32 [dim, dim] matrices per block; quant4j runs them, llama.cpp does not); implies --clip-grid") boolean hadamardInputs;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
@@ -211,10 +212,11 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantScheme scheme = calibratedScheme("GPTQ", granularity, asymmetric);
         var options = new Gptq.Options(bits, scheme.symmetric(), scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0,
                 actOrder, staticGroups, percdamp, blockSize, true);
-        if (clipGrid || floatTarget || biasCorrection || hadamardInputs) {
+        if (clipGrid || floatTarget || biasCorrection || hadamardInputs || clipEachEnd) {
             if (options.groupSize() == 0) throw new Q4jException("--clip-grid, --float-target, --bias-correction and --hadamard-inputs need groups (--granularity group)");
-            var encoder = org.quant4j.method.encoder.EncoderGptq.Options.clipped().withFloatTarget(floatTarget, ridge).withBiasCorrection(biasCorrection);
-            String describe = (hadamardInputs ? "Hadamard at q/k/v and up inputs, " : "") + options.withActOrder(true).withStaticGroups(true).describe() + " clipped grid" + (floatTarget ? " float target (ridge " + ridge + ")" : "")
+            var encoder = org.quant4j.method.encoder.EncoderGptq.Options.clipped().withFloatTarget(floatTarget, ridge).withBiasCorrection(biasCorrection)
+                    .withClipEachEnd(clipEachEnd);
+            String describe = (hadamardInputs ? "Hadamard at q/k/v and up inputs, " : "") + options.withActOrder(true).withStaticGroups(true).describe() + (clipEachEnd ? " clipped grid (each end)" : " clipped grid") + (floatTarget ? " float target (ridge " + ridge + ")" : "")
                     + (biasCorrection ? " bias correction" : "");
             return calibrated("GPTQ", describe, ": GPTQ W", (model, calib, log, progress) -> {
                 if (!org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture())) {

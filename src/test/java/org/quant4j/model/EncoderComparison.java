@@ -112,6 +112,17 @@ public final class EncoderComparison {
                     new Gptq.Options(4, false, 32, true, true, 0.3, 128, true), EncoderGptq.Options.clipped(), null), null, tmp));
             variants.add(lazy("quant4j GPTQ W4 g32 asym act-order, clipped grid, ffn_up W8", () -> EncoderGptq.apply(f32, calib,
                     new Gptq.Options(4, false, 32, true, true, 0.3, 128, true), EncoderGptq.Options.clipped().withEightBit(Pattern.compile("ffn_up")), null), null, tmp));
+            // session 6: the best 4-bit recipe (every linear at W4 g32 asym): Hadamard at the q/k/v and up inputs, clipped
+            // grids with each end shrunk apart, the float model's outputs as GPTQ's target, on more calibration sentences
+            int calibBig = Integer.getInteger("quant4j.calibration", 512);
+            final int[][] calibMore = sentences(text, corpusSize + calibBig).stream().skip(ids.size()).map(s -> tok.encode(s, true, false))
+                    .map(new Bert(f32)::truncate).toArray(int[][]::new);
+            Gptq.Options w4g32 = new Gptq.Options(4, false, 32, true, true, 0.3, 128, true);
+            variants.add(lazy("quant4j GPTQ W4 g32 asym, Hadamard q/k/v+up, clipped grid", () -> EncoderGptq.apply(
+                    EncoderTransforms.rotate(f32, 1234, new boolean[]{true, false, true, false}), calib, w4g32, EncoderGptq.Options.clipped(), null), null, tmp));
+            variants.add(lazy("quant4j GPTQ W4 g32 asym, Hadamard q/k/v+up, clipped each end, float target 0.1, " + calibMore.length + " calibration sentences",
+                    () -> EncoderGptq.apply(EncoderTransforms.rotate(f32, 1234, new boolean[]{true, false, true, false}), calibMore, w4g32,
+                            EncoderGptq.Options.clipped().withClipEachEnd(true).withFloatTarget(true, 0.1), null), null, tmp));
             // static W8A8: one calibrated scale per layer input (min-max over the calibration sentences)
             variants.add(lazy("quant4j RTN W8 per-channel, A8 static", () -> ActivationQuant.staticInt8(
                     Rtn.apply(f32, new Rtn.Options(QuantScheme.symmetric(8, Granularity.CHANNEL), Calibrator.MIN_MAX, linear, null)), calib), null, tmp));
@@ -136,7 +147,8 @@ public final class EncoderComparison {
                 for (int i = 0; i < e.length; i++) { double c = Bert.cosine(reference[i], e[i]); sum += c; min = Math.min(min, c); }
                 Row r = new Row(v.name(), v.size().get(), sum / e.length, min, top10Agreement(reference, e, queries), e.length / seconds);
                 rows.add(r);
-                System.out.printf(Locale.ROOT, "  %-42s done: %.1f sentences/s%n", v.name(), r.sentencesPerSecond());
+                System.out.printf(Locale.ROOT, "  %-42s done: %.1f sentences/s, mean cos %.6f, min cos %.6f, top-10 %.2f %%%n", v.name(), r.sentencesPerSecond(),
+                        r.meanCos(), r.minCos(), 100 * r.top10());
             }
             System.out.println();
             System.out.println("| variant | size (MiB) | mean cosine to FP32 | min cosine | top-10 agreement | sentences/s |");

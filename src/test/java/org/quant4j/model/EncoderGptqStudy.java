@@ -163,12 +163,90 @@ public final class EncoderGptqStudy {
             });
         }
 
+        // session 6: more calibration tokens (512 sentences after the evaluated ones), long packed sequences, and a
+        // diagnosis of the worst sentence (which block / layer kind of the best 4-bit model moves it most)
+        int[][] next512 = ids(base, tok, all.subList(corpus, corpus + 512));
+        int[][] packed512 = pack(next512, 128);
+        int[][] next2048 = ids(base, tok, all.subList(corpus, corpus + 2048));
+        int[][] packed2048 = pack(next2048, 128);
+        System.out.printf(Locale.ROOT, "  next512: %d tokens; packed512: %d sequences of ≤ 128; next2048: %d tokens, packed2048: %d sequences%n",
+                Arrays.stream(next512).mapToInt(a -> a.length).sum(), packed512.length, Arrays.stream(next2048).mapToInt(a -> a.length).sum(), packed2048.length);
+        Map<String, int[][]> calibSets = new LinkedHashMap<>();
+        calibSets.put("next512", next512);
+        calibSets.put("packed512", packed512);
+        calibSets.put("next2048", next2048);
+        calibSets.put("packed2048", packed2048);
+        for (var cs : calibSets.entrySet()) {
+            variants.put("S6 Hadamard q/k/v+up, clipped grid, " + cs.getKey(), () -> EncoderGptq.apply(rotated02.get(), cs.getValue(), g32, clipped, null));
+            for (double ridge : new double[]{0.01, 0.1}) {
+                variants.put("S6 Hadamard q/k/v+up, clipped grid, float target " + ridge + ", " + cs.getKey(), () -> EncoderGptq.apply(rotated02.get(), cs.getValue(), g32,
+                        clipped.withFloatTarget(true, ridge), null));
+                variants.put("S6 Hadamard q/k/v+up, clipped grid, float target " + ridge + " + bias correction, " + cs.getKey(), () -> EncoderGptq.apply(rotated02.get(), cs.getValue(), g32,
+                        clipped.withFloatTarget(true, ridge).withBiasCorrection(true), null));
+            }
+            variants.put("S6 clipped grid, float target 0.1, " + cs.getKey(), () -> EncoderGptq.apply(f32, cs.getValue(), g32, clipped.withFloatTarget(true, 0.1), null));
+        }
+        variants.put("S6 Hadamard q/k/v+up, clipped each end, next128", () -> EncoderGptq.apply(rotated02.get(), next128, g32, clipped.withClipEachEnd(true), null));
+        variants.put("S6 Hadamard q/k/v+up, clipped each end, float target 0.1, next128", () -> EncoderGptq.apply(rotated02.get(), next128, g32,
+                clipped.withClipEachEnd(true).withFloatTarget(true, 0.1), null));
+        variants.put("S6 Hadamard q/k/v+up, clipped grid, symmetric, next128", () -> EncoderGptq.apply(rotated02.get(), next128,
+                new Gptq.Options(4, true, 32, true, true, 0.3, 128, true), clipped, null));
+        for (double damp : new double[]{0.01, 0.1, 1.0}) {
+            variants.put("S6 Hadamard q/k/v+up, clipped grid, percdamp " + damp + ", next128", () -> EncoderGptq.apply(rotated02.get(), next128,
+                    new Gptq.Options(4, false, 32, true, true, damp, 128, true), clipped, null));
+        }
+        Supplier<Model> awqRot = () -> {
+            Model rot = rotated02.get();
+            return cache.computeIfAbsent("awqrot", k -> org.quant4j.method.awq.BertAwq.apply(rot, next128, org.quant4j.method.awq.Awq.Options.of(4, 32).scalesOnly(), null));
+        };
+        variants.put("S6 Hadamard q/k/v+up, AWQ scales, clipped grid, float target 0.1, next128", () -> EncoderGptq.apply(awqRot.get(), next128, g32, clipped.withFloatTarget(true, 0.1), null));
+        int[][] next1024 = ids(base, tok, all.subList(corpus, corpus + 1024));
+        for (int[][] set : new int[][][]{next1024, next2048}) {
+            String size = "next" + set.length;
+            for (double ridge : new double[]{0.01, 0.03, 0.1}) {
+                variants.put("S6 Hadamard q/k/v+up, clipped each end, float target " + ridge + ", " + size, () -> EncoderGptq.apply(rotated02.get(), set, g32,
+                        clipped.withClipEachEnd(true).withFloatTarget(true, ridge), null));
+            }
+        }
+        Pattern diagnose = Pattern.compile(args.length > 5 ? args[5] : "^S6 Hadamard q/k/v\\+up, clipped grid, next512$");
+        variants.put("S6 diagnosis", () -> {
+            String key = variants.keySet().stream().filter(k -> diagnose.matcher(k).find() && !k.equals("S6 diagnosis")).findFirst().orElseThrow();
+            Model q = cache.get(key);
+            if (q == null) { q = variants.get(key).get(); cache.put(key, q); }
+            Model floatTwin = key.contains("Hadamard") ? rotated02.get() : f32;
+            System.out.println("    diagnosis of " + key + ": min / mean cosine and the cosine of sentence 35 with only some tensors quantized");
+            List<Pattern> parts = new ArrayList<>();
+            for (int l = 0; l < f32.config().nLayers(); l++) parts.add(Pattern.compile("^blk\\." + l + "\\."));
+            for (String kind : Bert.LINEAR) parts.add(Pattern.compile("^blk\\.\\d+\\." + kind + "\\."));
+            for (Pattern part : parts) {
+                Map<String, org.quant4j.tensor.Tensor> keep = new LinkedHashMap<>();
+                for (var t : q.tensors().values()) if (part.matcher(t.name()).find() && t != floatTwin.tensors().get(t.name())) keep.put(t.name(), t);
+                Bert b = new Bert(floatTwin.withTensors(keep));
+                double min = 1, sum = 0, s35 = 0;
+                int worst = 0;
+                for (int i = 0; i < eval.size(); i++) {
+                    double c = Bert.cosine(reference[i], b.embed(eval.get(i)));
+                    sum += c;
+                    if (c < min) { min = c; worst = i; }
+                    if (i == 35) s35 = c;
+                }
+                System.out.printf(Locale.ROOT, "    only %-28s quantized (%2d tensors): min %.6f (sentence %d), mean %.6f, sentence 35 %.6f%n", part.pattern(), keep.size(), min, worst, sum / eval.size(), s35);
+            }
+            return q;
+        });
+
         System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
         System.out.println("|---|---:|---:|---:|---:|");
         for (var v : variants.entrySet()) {
             if (!only.matcher(v.getKey()).find()) continue;
             long t0 = System.nanoTime();
-            Model m = v.getValue().get();
+            Model m = cache.get(v.getKey());
+            try {
+                if (m == null) { m = v.getValue().get(); if (v.getKey().startsWith("S6 ")) cache.put(v.getKey(), m); }
+            } catch (RuntimeException e) {
+                System.out.println("| " + v.getKey() + " | failed: " + e + " |");
+                continue;
+            }
             Bert b = new Bert(m);
             float[][] e = eval.stream().map(b::embed).toArray(float[][]::new);
             EmbeddingAgreement.Result r = EmbeddingAgreement.compare(reference, e, queries);
@@ -178,6 +256,23 @@ public final class EncoderGptqStudy {
             System.out.printf(Locale.ROOT, "| %s | %.1f | %.6f | %.6f | %.2f %% |   (%.0f s)%n", v.getKey(), m.byteSize() / 1048576.0,
                     r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
         }
+    }
+
+    /** Sentences ([CLS] … [SEP] each) packed into sequences of at most {@code len} tokens: [CLS] s1 s2 … [SEP]. */
+    static int[][] pack(int[][] sentences, int len) {
+        List<int[]> out = new ArrayList<>();
+        int cls = sentences[0][0], sep = sentences[0][sentences[0].length - 1];
+        int[] cur = new int[len];
+        int n = 0;
+        for (int[] s : sentences) {
+            for (int i = 1; i < s.length - 1; i++) {
+                if (n == 0) cur[n++] = cls;
+                cur[n++] = s[i];
+                if (n == len - 1) { cur[n++] = sep; out.add(Arrays.copyOf(cur, n)); n = 0; }
+            }
+        }
+        if (n > 1) { cur[n++] = sep; out.add(Arrays.copyOf(cur, n)); }
+        return out.toArray(int[][]::new);
     }
 
     static int[][] ids(Bert bert, Tokenizer tok, List<String> sentences) {

@@ -42,23 +42,28 @@ public final class EncoderGptq {
      * @param floatTarget    GPTQ towards the float model's outputs W·X instead of W·X̃ ({@link TwinCalibration}, GPTAQ's asymmetric calibration)
      * @param ridge          the float target's least-squares damping, as a fraction of mean(diag H̃)
      * @param biasCorrection after quantizing, each layer's bias absorbs the mean output error over the calibration tokens
+     * @param clipEachEnd    asymmetric grids: search the shrink of the min and the max end apart, the pair with the least error
      */
-    public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit, boolean floatTarget, double ridge, boolean biasCorrection) {
+    public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit, boolean floatTarget, double ridge, boolean biasCorrection,
+                          boolean clipEachEnd) {
         public Options {
             if (!(maxShrink >= 0 && maxShrink < 1)) throw new Q4jException("clip search: max shrink must be in [0, 1), not " + maxShrink);
             if (grid < 1) throw new Q4jException("clip search: grid must be positive");
             if (!(ridge >= 0)) throw new Q4jException("float target: ridge must be ≥ 0, not " + ridge);
         }
 
-        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false); }
+        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false, false); }
 
         public static Options clipped() { return new Options(true, 0.2, 100, null); }
 
-        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection); }
+        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection, clipEachEnd); }
 
-        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection); }
+        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection, clipEachEnd); }
 
-        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on); }
+        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on, clipEachEnd); }
+
+        /** Asymmetric grids: shrink the group's min and max ends independently ((steps + 1)² ranges) instead of together. */
+        public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on); }
     }
 
     public static Model apply(Model model, int[][] samples, Gptq.Options gptq, Options o, Consumer<String> log) {
@@ -226,9 +231,10 @@ public final class EncoderGptq {
                 float xmin = 0, xmax = 0;
                 for (int i = 0; i < n; i++) { xmin = Math.min(xmin, w[off + i]); xmax = Math.max(xmax, w[off + i]); }
                 double bestErr = Double.POSITIVE_INFINITY;
-                for (int s = 0; s <= steps; s++) {
-                    float p = 1f - (float) s / o.grid();
-                    float[] sz = grid(p * xmin, p * xmax, g, maxq);
+                int pairs = o.clipEachEnd() && !g.symmetric() ? steps + 1 : 1; // the min end's shrinks, when searched apart from the max end's
+                for (int s = 0; s < (steps + 1) * pairs; s++) {
+                    float pMax = 1f - (float) (s % (steps + 1)) / o.grid(), pMin = pairs == 1 ? pMax : 1f - (float) (s / (steps + 1)) / o.grid();
+                    float[] sz = grid(pMin * xmin, pMax * xmax, g, maxq);
                     double err = 0;
                     for (int i = 0; i < n && err < bestErr; i++) {
                         float x = w[off + i];

@@ -73,6 +73,32 @@ class EncoderGptqTest {
         assertTrue(lower >= ROWS * groups / 2, "clipping helped in only " + lower + " of " + ROWS * groups + " groups");
     }
 
+    /** Shrinking each end apart searches a superset of the joint shrinks: never a worse group, better where the outlier sits on one side. */
+    @Test void clippingEachEndApartNeverLosesToTheJointShrink() {
+        Random r = new Random(13);
+        float[] w = weights(r);
+        float[] d = diag(hessian(r));
+        int groups = COLS / 32;
+        float[] s1 = new float[ROWS * groups], z1 = new float[ROWS * groups], s2 = new float[ROWS * groups], z2 = new float[ROWS * groups];
+        EncoderGptq.clippedGrid(w, ROWS, COLS, G, d, EncoderGptq.Options.clipped(), s1, z1);
+        EncoderGptq.clippedGrid(w, ROWS, COLS, G, d, EncoderGptq.Options.clipped().withClipEachEnd(true), s2, z2);
+        int lower = 0;
+        for (int p = 0; p < ROWS * groups; p++) {
+            int row = p / groups, g = p % groups;
+            double e1 = error(w, row * COLS + g * 32, d, g * 32, s1[p], z1[p]), e2 = error(w, row * COLS + g * 32, d, g * 32, s2[p], z2[p]);
+            assertTrue(e2 <= e1 * (1 + 1e-9), "group " + p + ": each end " + e2 + " > joint " + e1);
+            if (e2 < e1) lower++;
+        }
+        assertTrue(lower >= ROWS * groups / 4, "shrinking each end apart helped in only " + lower + " of " + ROWS * groups + " groups");
+        // symmetric grids have one range parameter: the option changes nothing
+        Gptq.Options sym = new Gptq.Options(4, true, 32, true, true, 0.01, 128, true);
+        float[] s3 = new float[ROWS * groups], z3 = new float[ROWS * groups], s4 = new float[ROWS * groups], z4 = new float[ROWS * groups];
+        EncoderGptq.clippedGrid(w, ROWS, COLS, sym, d, EncoderGptq.Options.clipped(), s3, z3);
+        EncoderGptq.clippedGrid(w, ROWS, COLS, sym, d, EncoderGptq.Options.clipped().withClipEachEnd(true), s4, z4);
+        assertArrayEquals(s3, s4);
+        assertArrayEquals(z3, z4);
+    }
+
     static double error(float[] w, int off, float[] d, int c0, float s, float z) {
         double e = 0;
         for (int i = 0; i < 32; i++) {
