@@ -14,8 +14,10 @@ import java.lang.invoke.MethodHandle;
  * becomes unreachable. A token reads every weight once, so with 4 KiB pages each 4 KiB of weights costs a TLB miss;
  * with 2 MiB pages one miss covers 512 times as much.
  *
- * <p>Elsewhere (another OS, no native access, a failed call) and under {@code -Dquant4j.hugePages=off} it is
- * {@code Arena.ofAuto().allocate}.
+ * <p>Off unless {@code -Dquant4j.hugePages=on}: on this machine (AMD EPYC, 2 cores) it measured slower, not faster.
+ * TinyLlama-shaped Q4_0, tg32 at one thread, on / off / on / off in turn on the idle machine: 11.04, 12.21, 11.20, 12.26
+ * tokens/s; at two threads 19.94, 23.03, 21.96, 20.05. It stays as an option to measure elsewhere. Without it, or on
+ * another OS, without native access, or after a failed call, it is {@code Arena.ofAuto().allocate}.
  */
 final class HugePages {
     private HugePages() {}
@@ -26,8 +28,7 @@ final class HugePages {
 
     static {
         MethodHandle mmap = null, madvise = null, munmap = null;
-        boolean on = !"off".equalsIgnoreCase(System.getProperty("quant4j.hugePages", "on"))
-                && System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux");
+        boolean on = System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).contains("linux");
         if (on) {
             try {
                 Linker linker = Linker.nativeLinker();
@@ -47,11 +48,18 @@ final class HugePages {
         MUNMAP = munmap;
     }
 
-    /** Whether allocations here ask for huge pages (Linux, native access granted, not switched off). */
+    private static final boolean ENABLED = "on".equalsIgnoreCase(System.getProperty("quant4j.hugePages", "off"));
+
+    /** Whether huge-page mappings can be made here (Linux, native access granted). */
     static boolean available() { return MMAP != null; }
 
     /** {@code bytes} of zeroed memory, 64-byte aligned at least, freed when the returned segment becomes unreachable. */
     static MemorySegment allocate(long bytes) {
+        return ENABLED ? allocateHuge(bytes) : Arena.ofAuto().allocate(bytes, 64);
+    }
+
+    /** As {@link #allocate}, in a mapping advised for huge pages whenever {@link #available()}, whatever the switch. */
+    static MemorySegment allocateHuge(long bytes) {
         if (MMAP == null || bytes < HUGE) return Arena.ofAuto().allocate(bytes, 64);
         long len = (bytes + HUGE - 1) / HUGE * HUGE + HUGE;     // room to start on a 2 MiB boundary
         try {

@@ -11,7 +11,7 @@ class HugePagesTest {
     @Test
     void largeAllocationsAreZeroedWritableAndAlignedSmallOnesToo() {
         for (long bytes : new long[]{100, (5L << 20) + 12345}) {
-            MemorySegment s = HugePages.allocate(bytes);
+            MemorySegment s = HugePages.allocateHuge(bytes);
             assertEquals(bytes, s.byteSize());
             assertEquals(0, s.address() % 64);
             if (HugePages.available() && bytes >= (2L << 20)) assertEquals(0, s.address() % (2L << 20), "starts on a 2 MiB page");
@@ -26,7 +26,7 @@ class HugePagesTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(HugePages.available(), "huge pages are not offered here");
         long before = virtualKiB();
         for (int i = 0; i < 40; i++) {   // 40 × 64 MiB mapped in turn; kept, the address space would grow by 2.5 GiB
-            MemorySegment s = HugePages.allocate(64L << 20);
+            MemorySegment s = HugePages.allocateHuge(64L << 20);
             s.set(ValueLayout.JAVA_BYTE, s.byteSize() - 1, (byte) 1);
             if (i % 4 == 3) { System.gc(); Thread.sleep(50); }
         }
