@@ -55,7 +55,7 @@ public final class LlmInt8Kernel {
         boolean vector = Kernels.vector();
         long rowBytes = t.rowBytes(in);
         int header = t.headerBytes();
-        MemorySegment seg = w.data();
+        MemorySegment seg = Kernels.view(w.data()); // one segment class for every kernel (see Kernels.view)
         Parallel.forRange(outDim, MatMul.grain(in, batch), (start, end) -> {
             float[] outlierWeights = new float[outliers.length]; // (|O|) s_w[r] · q_w[r, j] for j ∈ O
             for (int r = start; r < end; r++) {

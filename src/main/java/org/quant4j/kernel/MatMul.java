@@ -199,7 +199,7 @@ public final class MatMul {
         }
         boolean vector = Kernels.vector();
         long rowBytes = t.rowBytes(in);
-        MemorySegment seg = w.data();
+        MemorySegment seg = Kernels.view(w.data()); // one segment class for every kernel (see Kernels.view)
         Parallel.forRange(outDim, grain(in, batch), (start, end) -> {
             // W4A8: each row's 4-bit codes are unpacked to int8 once, then run through the same int8 × int8 kernels
             byte[] unpacked = t.bits() == 4 ? new byte[in + 8 * groups] : null;   // (in) codes of one row, by group

@@ -58,7 +58,7 @@ public final class TernaryKernels {
         for (int b = 0; b < batch; b++) Q8Activations.quantizeQ8K(x, b * in, in, a, b * in, dx, b * blocks);
         boolean vector = Kernels.vector();
         long rowBytes = type.rowBytes(in);
-        MemorySegment seg = w.data();
+        MemorySegment seg = Kernels.view(w.data()); // one segment class for every kernel (see Kernels.view)
         Parallel.forRange(outDim, MatMul.grain(in, batch), (start, end) -> {
             for (int r = start; r < end; r++) {
                 long off = r * rowBytes;
