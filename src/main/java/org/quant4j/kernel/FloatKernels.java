@@ -322,8 +322,8 @@ public final class FloatKernels {
      * vectors of the sum in registers across all t instead of reading and writing them back for each t.
      */
     public static void weightedSum(float[] p, int pOff, float mul, int count, float[] v, int vOff, int stride, float[] out, int outOff, int n) {
-        java.util.Arrays.fill(out, outOff, outOff + n, 0f);
         if (!Kernels.vector()) {
+            java.util.Arrays.fill(out, outOff, outOff + n, 0f);   // the vector path below writes every element itself
             for (int t = 0; t < count; t++) axpy(p[pOff + t] * mul, v, vOff + t * stride, out, outOff, n);
             return;
         }
