@@ -18,9 +18,12 @@ public final class DenseKernels {
     /** Rows of B's k dimension per pass: a (KC, 2 vectors) panel of B stays in L1 while every row of A passes it. */
     private static final int KC = 256;
 
+    /** Rows of {@link #gemm}'s register tile: 6 rows × 2 vectors of C, 12 accumulators + 2 B vectors + 1 broadcast. */
+    private static final int MR = 6;
+
     /**
      * C[i, j] += alpha · Σ_p A[i, p] · B[p, j] for i < m, j < n, p < k; row-major matrices at the given offsets with
-     * leading dimensions (row strides) lda, ldb, ldc. GPTQ's lazy batch update (k = 128).
+     * leading dimensions (row strides) lda, ldb, ldc. GPTQ's batch products (k up to the layer's width).
      */
     public static void gemm(int m, int n, int k, float alpha, float[] a, int aOff, int lda,
                             float[] b, int bOff, int ldb, float[] c, int cOff, int ldc) {
@@ -28,46 +31,84 @@ public final class DenseKernels {
             gemmScalar(0, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
             return;
         }
-        int L = F.length(), w = 2 * L;
-        int m4 = m - m % 4, nw = n - n % w;
-        // 4 rows × 2 vectors of C in registers; each B load serves 4 rows, each A broadcast 2 vectors. Columns outside,
-        // rows inside: B's (KC, 2 vectors) panel is copied once into a contiguous buffer (B's rows are often a power of
-        // two apart, which would map them all onto one L1 set) and read from L1 by every group of 4 rows.
-        float[] bPack = new float[Math.min(k, KC) * w];                 // (KC, 2 vectors)
+        if (m <= 0 || n <= 0 || k <= 0) return;
+        int L = F.length(), w = 2 * L, strips = (n + w - 1) / w;
+        // Goto's order on one core: for each KC slice of k, B's (KC, n) rows are packed once as strips of 2 vectors,
+        // (strips, kc, w) contiguous and zero-padded past n (the slice stays in L2: 128 KiB for n = 128); then each
+        // sliver of MR rows of A is packed (kc, MR), which stays in L1 while it meets every strip. The tile reads two
+        // sequential streams whatever lda and ldb are (B's rows are often a power of two apart: one L1 set).
+        int kc0 = Math.min(k, KC);
+        float[] bPack = new float[kc0 * strips * w];                     // (strips, kc, w)
+        float[] aPack = new float[kc0 * MR];                             // (kc, MR) one sliver of A, zero past m
+        float[] edge = new float[MR * w];                                // (MR, w) a tile that crosses C's edge
         for (int p0 = 0; p0 < k; p0 += KC) {
-            int p1 = Math.min(k, p0 + KC);
-            for (int j = 0; j < nw; j += w) {
-                if (m4 == 0) break;
-                for (int p = p0; p < p1; p++) {
-                    int src = bOff + p * ldb + j, dst = (p - p0) * w;
-                    FloatVector.fromArray(F, b, src).intoArray(bPack, dst);
-                    FloatVector.fromArray(F, b, src + L).intoArray(bPack, dst + L);
-                }
-                for (int i = 0; i < m4; i += 4) {
-                    int a0 = aOff + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda;
-                    FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
-                    FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-                    for (int p = p0, bp = 0; p < p1; p++, bp += w) {
-                        FloatVector b0 = FloatVector.fromArray(F, bPack, bp), b1 = FloatVector.fromArray(F, bPack, bp + L);
-                        FloatVector x = FloatVector.broadcast(F, a[a0 + p]);
-                        c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
-                        x = FloatVector.broadcast(F, a[a1 + p]);
-                        c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
-                        x = FloatVector.broadcast(F, a[a2 + p]);
-                        c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
-                        x = FloatVector.broadcast(F, a[a3 + p]);
-                        c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            int kc = Math.min(k, p0 + KC) - p0;
+            for (int s = 0; s < strips; s++) {
+                int j = s * w, valid = Math.min(w, n - j), dst = s * kc * w;
+                for (int p = 0; p < kc; p++, dst += w) {
+                    int src = bOff + (p0 + p) * ldb + j;
+                    if (valid == w) {
+                        FloatVector.fromArray(F, b, src).intoArray(bPack, dst);
+                        FloatVector.fromArray(F, b, src + L).intoArray(bPack, dst + L);
+                    } else {
+                        for (int q = 0; q < w; q++) bPack[dst + q] = q < valid ? b[src + q] : 0f;
                     }
-                    int c0 = cOff + i * ldc + j;
-                    store(c00, c01, alpha, c, c0, L);
-                    store(c10, c11, alpha, c, c0 + ldc, L);
-                    store(c20, c21, alpha, c, c0 + 2 * ldc, L);
-                    store(c30, c31, alpha, c, c0 + 3 * ldc, L);
+                }
+            }
+            for (int i = 0; i < m; i += MR) {
+                int rows = Math.min(MR, m - i);
+                for (int r = 0; r < MR; r++) {
+                    if (r < rows) {
+                        int src = aOff + (i + r) * lda + p0;
+                        for (int p = 0; p < kc; p++) aPack[p * MR + r] = a[src + p];
+                    } else {
+                        for (int p = 0; p < kc; p++) aPack[p * MR + r] = 0f;
+                    }
+                }
+                for (int s = 0; s < strips; s++) {
+                    int j = s * w, cols = Math.min(w, n - j);
+                    if (rows == MR && cols == w) {
+                        tile6x16(aPack, bPack, s * kc * w, kc, alpha, c, cOff + i * ldc + j, ldc);
+                    } else {
+                        java.util.Arrays.fill(edge, 0f);
+                        tile6x16(aPack, bPack, s * kc * w, kc, alpha, edge, 0, w);
+                        for (int r = 0; r < rows; r++) {
+                            for (int q = 0; q < cols; q++) c[cOff + (i + r) * ldc + j + q] += edge[r * w + q];
+                        }
+                    }
                 }
             }
         }
-        gemmScalar(0, m4, nw, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);   // right edge
-        gemmScalar(m4, m, 0, n, k, alpha, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);    // bottom rows
+    }
+
+    /** C[r, q] += alpha · Σ_p aPack[p·MR + r] · bPack[bOff + p·w + q] for r < MR, q < w = 2 vectors, p < kc. */
+    private static void tile6x16(float[] aPack, float[] bPack, int bOff, int kc, float alpha, float[] c, int cOff, int ldc) {
+        int L = F.length();
+        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
+        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F), c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
+        for (int p = 0, ap = 0, bp = bOff; p < kc; p++, ap += MR, bp += 2 * L) {
+            FloatVector b0 = FloatVector.fromArray(F, bPack, bp), b1 = FloatVector.fromArray(F, bPack, bp + L);
+            FloatVector x = FloatVector.broadcast(F, aPack[ap]);
+            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(F, aPack[ap + 1]);
+            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(F, aPack[ap + 2]);
+            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(F, aPack[ap + 3]);
+            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            x = FloatVector.broadcast(F, aPack[ap + 4]);
+            c40 = b0.fma(x, c40); c41 = b1.fma(x, c41);
+            x = FloatVector.broadcast(F, aPack[ap + 5]);
+            c50 = b0.fma(x, c50); c51 = b1.fma(x, c51);
+        }
+        int o = cOff;                                                    // written out row by row (a helper taking the
+        store(c00, c01, alpha, c, o, L);                                 // vectors is inlined: no boxing here)
+        store(c10, c11, alpha, c, o += ldc, L);
+        store(c20, c21, alpha, c, o += ldc, L);
+        store(c30, c31, alpha, c, o += ldc, L);
+        store(c40, c41, alpha, c, o += ldc, L);
+        store(c50, c51, alpha, c, o + ldc, L);
     }
 
     private static void store(FloatVector v0, FloatVector v1, float alpha, float[] c, int off, int L) {
@@ -231,6 +272,85 @@ public final class DenseKernels {
                 for (int p = 0; p < k; p++) s += a[aOff + p * lda + i] * b[bOff + p * ldb + j];
                 c[cOff + i * ldc + j] += alpha * s;
             }
+        }
+    }
+
+    // ---- GPTQ's column step across rows -------------------------------------------------------------------------
+
+    /** 1.5 · 2²³: (y + RINT) − RINT is y rounded to an integer, half to even, for |y| < 2²². */
+    private static final float RINT = 12582912f;
+
+    /**
+     * GPTQ's quantize step on one column, across n rows: for each r < n, with x = w[wOff + r], s = scale[sOff + r] and
+     * z = zero[sOff + r], the code q = clamp(rint(x / s) + z, 0, maxq) (round half to even), the dequantized value
+     * deq = s·(q − z) and the error e = (x − deq) / d go to q[qOff + r], deq[dOff + r] and err[eOff + r]. Returns Σ e²
+     * (the scalar path sums in double, the vector path per lane in float, then in double).
+     */
+    public static double quantizeColumn(int n, float[] w, int wOff, float[] scale, float[] zero, int sOff, float maxq, float d,
+                                        float[] q, int qOff, float[] deq, int dOff, float[] err, int eOff) {
+        int r = 0;
+        double loss = 0;
+        if (Kernels.vector()) {
+            int L = F.length();
+            FloatVector magic = FloatVector.broadcast(F, RINT), big = FloatVector.broadcast(F, 4194304f);   // 2²²
+            FloatVector zeroV = FloatVector.zero(F), maxV = FloatVector.broadcast(F, maxq), dv = FloatVector.broadcast(F, d);
+            FloatVector acc = FloatVector.zero(F);
+            for (; r + L <= n; r += L) {
+                FloatVector x = FloatVector.fromArray(F, w, wOff + r), s = FloatVector.fromArray(F, scale, sOff + r);
+                FloatVector z = FloatVector.fromArray(F, zero, sOff + r);
+                FloatVector y = x.div(s);
+                // |y| ≥ 2²² is an integer or far outside [−maxq, 2·maxq] (saturates either way): y itself then
+                FloatVector rounded = y.add(magic).sub(magic).blend(y, y.abs().compare(jdk.incubator.vector.VectorOperators.GE, big));
+                FloatVector qv = rounded.add(z).max(zeroV).min(maxV);
+                FloatVector dq = s.mul(qv.sub(z));
+                FloatVector e = x.sub(dq).div(dv);
+                qv.intoArray(q, qOff + r);
+                dq.intoArray(deq, dOff + r);
+                e.intoArray(err, eOff + r);
+                acc = e.fma(e, acc);
+            }
+            for (int l = 0; l < L; l++) loss += acc.lane(l);
+        }
+        for (; r < n; r++) {
+            float x = w[wOff + r], s = scale[sOff + r], z = zero[sOff + r];
+            float qv = Math.clamp((float) Math.rint(x / s) + z, 0f, maxq);
+            float dq = s * (qv - z);
+            float e = (x - dq) / d;
+            q[qOff + r] = qv;
+            deq[dOff + r] = dq;
+            err[eOff + r] = e;
+            loss += (double) e * e;
+        }
+        return loss;
+    }
+
+    /**
+     * min[r] = min(0, x[xOff + c·ld + r] over c < count) and max[r] likewise (with 0), r < n: the range GPTQ's grid
+     * takes for each row of a group whose columns are stored as rows of x (count of them, ld apart).
+     */
+    public static void columnRange(int n, int count, float[] x, int xOff, int ld, float[] min, float[] max) {
+        int r = 0;
+        if (Kernels.vector()) {
+            int L = F.length();
+            for (; r + L <= n; r += L) {
+                FloatVector lo = FloatVector.zero(F), hi = FloatVector.zero(F);
+                for (int c = 0; c < count; c++) {
+                    FloatVector v = FloatVector.fromArray(F, x, xOff + c * ld + r);
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+                lo.intoArray(min, r);
+                hi.intoArray(max, r);
+            }
+        }
+        for (; r < n; r++) {
+            float lo = 0, hi = 0;
+            for (int c = 0; c < count; c++) {
+                lo = Math.min(lo, x[xOff + c * ld + r]);
+                hi = Math.max(hi, x[xOff + c * ld + r]);
+            }
+            min[r] = lo;
+            max[r] = hi;
         }
     }
 

@@ -445,10 +445,14 @@ public final class Gptq {
         int tile = Math.clamp((rows / (2 * Parallel.threads()) + 15) / 16 * 16, 64, 256), tiles = (rows + tile - 1) / tile;
         double[] tileLoss = new double[tiles];
         Parallel.forRange(tiles, 1, (t0, t1) -> {
-            float[] w1 = new float[tile * window];                       // (tile, X) the batch's columns, updated within the batch
-            float[] w1start = new float[tile * window];                  // (tile, X) the same at the batch's start, for group grids
+            float[] w1 = new float[tile * window];                       // (tile, X) the batch's columns at its start
             float[] rt = new float[tile * window];                       // (tile, X) R_P T_PX
-            float[] err = new float[tile * SUB];                         // (tile, SUB) the errors e of one sub-block
+            float[] w1t = new float[window * tile];                      // (X, tile) the same transposed, updated within the batch
+            float[] qt = new float[blockSize * tile];                    // (count, tile) codes of the batch's columns
+            float[] deqt = new float[blockSize * tile];                  // (count, tile) their dequantized values
+            float[] errt = new float[SUB * tile];                        // (SUB, tile) the errors e of one sub-block
+            float[] sCol = new float[tile], zCol = new float[tile];      // (tile) the grid of the current column's group
+            float[] lo = new float[tile], hi = new float[tile];          // (tile) a group's range per row
             for (int tt = t0; tt < t1; tt++) {
                 int r0 = tt * tile, nr = Math.min(tile, rows - r0);
                 double loss = 0;
@@ -464,33 +468,43 @@ public final class Gptq {
                     }
                     long c1 = cpuNanos();
                     cpuProducts.add(c1 - c0);
-                    if (gs > 0 && !o.staticGroups()) System.arraycopy(w1, 0, w1start, 0, nr * x);
-                    // Algorithm 1's column loop, by sub-blocks of SUB columns: inside one, each column's error e_i updates
-                    // the sub-block's later columns (w −= e_i U[i, i+1:s1]); after it, the batch's remaining columns take
-                    // the sub-block's errors in one product, W1[:, s1:count] −= E[:, s0:s1] U[s0:s1, s1:count].
+                    // Algorithm 1's column loop on the transposed batch: column i of the batch is row i of w1t, so each
+                    // step runs across the tile's rows. Groups starting in the batch take their grids first, from the
+                    // batch's start (the columns as the reference's W holds them when the group's first column comes).
+                    transpose(w1, nr, x, w1t, tile);
+                    if (gs > 0 && !o.staticGroups()) {
+                        for (int j = (i1 + gs - 1) / gs * gs; j < i2; j += gs) {
+                            DenseKernels.columnRange(nr, Math.min(gs, cols - j), w1t, (j - i1) * tile, tile, lo, hi);
+                            for (int rr = 0; rr < nr; rr++) grid(lo[rr], hi[rr], o, scale, zero, (r0 + rr) * groups + j / gs);
+                        }
+                    }
+                    // By sub-blocks of SUB columns: inside one, each column's error e_i updates the sub-block's later
+                    // columns (w −= e_i U[i, i']); after it, the batch's remaining columns take the sub-block's errors in
+                    // one product, W1[:, s1:count] −= E[:, s0:s1] U[s0:s1, s1:count].
+                    int group = -1;
                     for (int s0 = 0; s0 < count; s0 += SUB) {
                         int s1 = Math.min(count, s0 + SUB);
                         for (int i = s0; i < s1; i++) {
                             int j = i1 + i;
-                            if (gs > 0 && !o.staticGroups() && j % gs == 0) {
-                                for (int rr = 0; rr < nr; rr++) findParams(w1start, rr * x + i, Math.min(gs, cols - j), o, scale, zero, (r0 + rr) * groups + j / gs);
+                            if (groupOf[j] != group) {
+                                group = groupOf[j];
+                                for (int rr = 0; rr < nr; rr++) {
+                                    sCol[rr] = scale[(r0 + rr) * groups + group];
+                                    zCol[rr] = zero[(r0 + rr) * groups + group];
+                                }
                             }
-                            float d = u[i * x + i];
-                            for (int rr = 0; rr < nr; rr++) {
-                                int p = (r0 + rr) * groups + groupOf[j];
-                                float s = scale[p], z = zero[p];
-                                float xv = w1[rr * x + i];
-                                float q = Math.clamp((float) Math.rint(xv / s) + z, 0f, (float) maxq);
-                                codes[(r0 + rr) * cols + j] = (int) q;
-                                float deq = s * (q - z);
-                                float e = (xv - deq) / d;
-                                loss += (double) e * e;
-                                err[rr * SUB + i - s0] = e;
-                                w[(r0 + rr) * cols + j] -= deq;             // R = W − Q
-                                FloatKernels.axpy(-e, u, i * x + i + 1, w1, rr * x + i + 1, s1 - i - 1);
-                            }
+                            loss += DenseKernels.quantizeColumn(nr, w1t, i * tile, sCol, zCol, 0, maxq, u[i * x + i],
+                                    qt, i * tile, deqt, i * tile, errt, (i - s0) * tile);
+                            for (int i3 = i + 1; i3 < s1; i3++) FloatKernels.axpy(-u[i * x + i3], errt, (i - s0) * tile, w1t, i3 * tile, nr);
                         }
-                        if (s1 < count) DenseKernels.gemm(nr, count - s1, s1 - s0, -1f, err, 0, SUB, u, s0 * x + s1, x, w1, s1, x);
+                        if (s1 < count) DenseKernels.gemmTN(count - s1, nr, s1 - s0, -1f, u, s0 * x + s1, x, errt, 0, tile, w1t, s1 * tile, tile);
+                    }
+                    for (int rr = 0; rr < nr; rr++) {                    // the codes, and R = W − Q
+                        int row = (r0 + rr) * cols + i1;
+                        for (int i = 0; i < count; i++) {
+                            codes[row + i] = (int) qt[i * tile + rr];
+                            w[row + i] -= deqt[i * tile + rr];
+                        }
                     }
                     cpuLoop.add(cpuNanos() - c1);
                 }
@@ -505,14 +519,30 @@ public final class Gptq {
         return new Result(rows, cols, o, out, scale, zero, gIdx, Arrays.stream(tileLoss).sum(), prep.percdamp());
     }
 
+    /** dst[c·ldd + r] = src[r·cols + c] for r < rows, c < cols, by tiles of 8 × 8 (both sides stay in cache). */
+    static void transpose(float[] src, int rows, int cols, float[] dst, int ldd) {
+        for (int r0 = 0; r0 < rows; r0 += 8) {
+            int r1 = Math.min(rows, r0 + 8);
+            for (int c0 = 0; c0 < cols; c0 += 8) {
+                int c1 = Math.min(cols, c0 + 8);
+                for (int r = r0; r < r1; r++) for (int c = c0; c < c1; c++) dst[c * ldd + r] = src[r * cols + c];
+            }
+        }
+    }
+
     /** Their Quantizer.find_params on x[off, off+n): min/max grid → scale[p], zero[p]. */
     static void findParams(float[] x, int off, int n, Options o, float[] scale, float[] zero, int p) {
-        int maxq = o.maxq();
         float xmin = 0, xmax = 0;
         for (int i = 0; i < n; i++) {
             xmin = Math.min(xmin, x[off + i]);
             xmax = Math.max(xmax, x[off + i]);
         }
+        grid(xmin, xmax, o, scale, zero, p);
+    }
+
+    /** The grid of {@link #findParams} from the range [min(x, 0), max(x, 0)] of the values. */
+    static void grid(float xmin, float xmax, Options o, float[] scale, float[] zero, int p) {
+        int maxq = o.maxq();
         if (o.symmetric()) {
             xmax = Math.max(Math.abs(xmin), xmax);
             if (xmin < 0) xmin = -xmax;
