@@ -33,19 +33,18 @@ public final class DenseKernels {
         }
         if (m <= 0 || n <= 0 || k <= 0) return;
         int L = F.length(), w = 2 * L, strips = (n + w - 1) / w;
-        // Goto's order on one core: for each KC slice of k, B's (KC, n) rows are packed once as strips of 2 vectors,
-        // (strips, kc, w) contiguous and zero-padded past n (the slice stays in L2: 128 KiB for n = 128); then each
-        // sliver of MR rows of A is packed (kc, MR), which stays in L1 while it meets every strip. The tile reads two
-        // sequential streams whatever lda and ldb are (B's rows are often a power of two apart: one L1 set).
+        // For each KC slice of k and each strip of 2 vectors of columns, B's (kc, w) panel is packed once, contiguous and
+        // zero-padded past n (B's rows are often a power of two apart, which would map them all onto one L1 set), and
+        // every group of MR rows of A passes it, read along its rows. A tile that crosses C's edge goes through a buffer.
         int kc0 = Math.min(k, KC);
-        float[] bPack = new float[kc0 * strips * w];                     // (strips, kc, w)
-        float[] aPack = new float[kc0 * MR];                             // (kc, MR) one sliver of A, zero past m
-        float[] edge = new float[MR * w];                                // (MR, w) a tile that crosses C's edge
+        float[] bPack = new float[kc0 * w];                              // (kc, w)
+        float[] edge = new float[MR * w];                                // (MR, w)
+        float[] aEdge = new float[MR * kc0];                             // (MR, kc) the last rows of A, zero past m
         for (int p0 = 0; p0 < k; p0 += KC) {
             int kc = Math.min(k, p0 + KC) - p0;
             for (int s = 0; s < strips; s++) {
-                int j = s * w, valid = Math.min(w, n - j), dst = s * kc * w;
-                for (int p = 0; p < kc; p++, dst += w) {
+                int j = s * w, valid = Math.min(w, n - j);
+                for (int p = 0, dst = 0; p < kc; p++, dst += w) {
                     int src = bOff + (p0 + p) * ldb + j;
                     if (valid == w) {
                         FloatVector.fromArray(F, b, src).intoArray(bPack, dst);
@@ -54,61 +53,58 @@ public final class DenseKernels {
                         for (int q = 0; q < w; q++) bPack[dst + q] = q < valid ? b[src + q] : 0f;
                     }
                 }
-            }
-            for (int i = 0; i < m; i += MR) {
-                int rows = Math.min(MR, m - i);
-                for (int r = 0; r < MR; r++) {
-                    if (r < rows) {
-                        int src = aOff + (i + r) * lda + p0;
-                        for (int p = 0; p < kc; p++) aPack[p * MR + r] = a[src + p];
-                    } else {
-                        for (int p = 0; p < kc; p++) aPack[p * MR + r] = 0f;
+                for (int i = 0; i < m; i += MR) {
+                    int rows = Math.min(MR, m - i);
+                    if (rows == MR && valid == w) {
+                        tile6x16(a, aOff + i * lda + p0, lda, bPack, kc, alpha, c, cOff + i * ldc + j, ldc);
+                        continue;
                     }
-                }
-                for (int s = 0; s < strips; s++) {
-                    int j = s * w, cols = Math.min(w, n - j);
-                    if (rows == MR && cols == w) {
-                        tile6x16(aPack, bPack, s * kc * w, kc, alpha, c, cOff + i * ldc + j, ldc);
-                    } else {
-                        java.util.Arrays.fill(edge, 0f);
-                        tile6x16(aPack, bPack, s * kc * w, kc, alpha, edge, 0, w);
-                        for (int r = 0; r < rows; r++) {
-                            for (int q = 0; q < cols; q++) c[cOff + (i + r) * ldc + j + q] += edge[r * w + q];
-                        }
+                    java.util.Arrays.fill(aEdge, 0f);
+                    for (int r = 0; r < rows; r++) System.arraycopy(a, aOff + (i + r) * lda + p0, aEdge, r * kc, kc);
+                    java.util.Arrays.fill(edge, 0f);
+                    tile6x16(aEdge, 0, kc, bPack, kc, alpha, edge, 0, w);
+                    for (int r = 0; r < rows; r++) {
+                        for (int q = 0; q < valid; q++) c[cOff + (i + r) * ldc + j + q] += edge[r * w + q];
                     }
                 }
             }
         }
     }
 
-    /** C[r, q] += alpha · Σ_p aPack[p·MR + r] · bPack[bOff + p·w + q] for r < MR, q < w = 2 vectors, p < kc. */
-    private static void tile6x16(float[] aPack, float[] bPack, int bOff, int kc, float alpha, float[] c, int cOff, int ldc) {
+    /** C[r, q] += alpha · Σ_p a[aOff + r·lda + p] · bPack[p·w + q] for r < MR, q < w = 2 vectors, p < kc. */
+    private static void tile6x16(float[] a, int aOff, int lda, float[] bPack, int kc, float alpha, float[] c, int cOff, int ldc) {
         int L = F.length();
         FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
         FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F), c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
         FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F), c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
-        for (int p = 0, ap = 0, bp = bOff; p < kc; p++, ap += MR, bp += 2 * L) {
+        for (int p = 0, ap = aOff, bp = 0; p < kc; p++, ap++, bp += 2 * L) {
             FloatVector b0 = FloatVector.fromArray(F, bPack, bp), b1 = FloatVector.fromArray(F, bPack, bp + L);
-            FloatVector x = FloatVector.broadcast(F, aPack[ap]);
+            FloatVector x = FloatVector.broadcast(F, a[ap]);
             c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
-            x = FloatVector.broadcast(F, aPack[ap + 1]);
+            x = FloatVector.broadcast(F, a[ap + lda]);
             c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
-            x = FloatVector.broadcast(F, aPack[ap + 2]);
+            x = FloatVector.broadcast(F, a[ap + 2 * lda]);
             c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
-            x = FloatVector.broadcast(F, aPack[ap + 3]);
+            x = FloatVector.broadcast(F, a[ap + 3 * lda]);
             c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
-            x = FloatVector.broadcast(F, aPack[ap + 4]);
+            x = FloatVector.broadcast(F, a[ap + 4 * lda]);
             c40 = b0.fma(x, c40); c41 = b1.fma(x, c41);
-            x = FloatVector.broadcast(F, aPack[ap + 5]);
+            x = FloatVector.broadcast(F, a[ap + 5 * lda]);
             c50 = b0.fma(x, c50); c51 = b1.fma(x, c51);
         }
-        int o = cOff;                                                    // written out row by row (a helper taking the
-        store(c00, c01, alpha, c, o, L);                                 // vectors is inlined: no boxing here)
-        store(c10, c11, alpha, c, o += ldc, L);
-        store(c20, c21, alpha, c, o += ldc, L);
-        store(c30, c31, alpha, c, o += ldc, L);
-        store(c40, c41, alpha, c, o += ldc, L);
-        store(c50, c51, alpha, c, o + ldc, L);
+        FloatVector al = FloatVector.broadcast(F, alpha);                // C += alpha · the tile, written out row by row
+        int o = cOff;                                                    // (through a helper taking the vectors, C2 boxed them)
+        c00.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c01.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        o += ldc;
+        c10.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c11.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        o += ldc;
+        c20.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c21.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        o += ldc;
+        c30.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c31.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        o += ldc;
+        c40.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c41.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
+        o += ldc;
+        c50.fma(al, FloatVector.fromArray(F, c, o)).intoArray(c, o); c51.fma(al, FloatVector.fromArray(F, c, o + L)).intoArray(c, o + L);
     }
 
     private static void store(FloatVector v0, FloatVector v1, float alpha, float[] c, int off, int L) {
