@@ -144,4 +144,64 @@ class DenseKernelsParityTest {
             Kernels.setVector(before);
         }
     }
+
+    /**
+     * GPTQ's column step: codes, dequantized values and errors bit for bit (the same IEEE operations lane by lane),
+     * with ties x / s = k + ½ (round half to even), values far outside the grid (|x / s| ≥ 2²²) and every tail length.
+     */
+    @ParameterizedTest(name = "n={0}")
+    @ValueSource(ints = {1, 7, 8, 13, 64, 257})
+    void quantizeColumnMatchesScalar(int n) {
+        Random r = new Random(n + 200);
+        float[] w = new float[n + 2], scale = new float[n + 1], zero = new float[n + 1];
+        for (int i = 0; i < n; i++) {
+            float s = (float) Math.scalb(1.0, -r.nextInt(8));              // a power of two: x = s·(k + ½) is exact
+            scale[i + 1] = s;
+            zero[i + 1] = r.nextInt(16);
+            w[i + 2] = switch (i % 4) {
+                case 0 -> s * (r.nextInt(40) - 20 + 0.5f);                  // a tie
+                case 1 -> (float) r.nextGaussian() * 5 * s;
+                case 2 -> (r.nextBoolean() ? 1 : -1) * s * 1e7f;           // |x / s| ≥ 2²²
+                default -> (float) r.nextGaussian() * s * 8;
+            };
+        }
+        float[][] vec = {new float[n + 3], new float[n + 4], new float[n + 5]}, ref = {new float[n + 3], new float[n + 4], new float[n + 5]};
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            double lv = DenseKernels.quantizeColumn(n, w, 2, scale, zero, 1, 15f, 0.75f, vec[0], 3, vec[1], 4, vec[2], 5);
+            Kernels.setVector(false);
+            double ls = DenseKernels.quantizeColumn(n, w, 2, scale, zero, 1, 15f, 0.75f, ref[0], 3, ref[1], 4, ref[2], 5);
+            assertEquals(ls, lv, 1e-5 * ls);
+        } finally {
+            Kernels.setVector(before);
+        }
+        for (int k = 0; k < 3; k++) assertArrayEquals(ref[k], vec[k], "output " + k);
+        for (int i = 0; i < n; i++) {
+            float q = ref[0][3 + i];
+            assertTrue(q >= 0 && q <= 15 && q == Math.rint(q), "code " + q);
+        }
+    }
+
+    @ParameterizedTest(name = "n={0}")
+    @ValueSource(ints = {1, 7, 8, 13, 64, 257})
+    void columnRangeMatchesScalar(int n) {
+        Random r = new Random(n + 300);
+        int count = n % 5 + 1, ld = n + 3;
+        float[] x = new float[2 + count * ld];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() + (i % 3 == 0 ? 2 : 0);
+        float[] minV = new float[n], maxV = new float[n], minS = new float[n], maxS = new float[n];
+        boolean before = Kernels.vector();
+        try {
+            Kernels.setVector(true);
+            DenseKernels.columnRange(n, count, x, 2, ld, minV, maxV);
+            Kernels.setVector(false);
+            DenseKernels.columnRange(n, count, x, 2, ld, minS, maxS);
+        } finally {
+            Kernels.setVector(before);
+        }
+        assertArrayEquals(minS, minV);
+        assertArrayEquals(maxS, maxV);
+        for (int i = 0; i < n; i++) assertTrue(minS[i] <= 0 && maxS[i] >= 0);
+    }
 }
