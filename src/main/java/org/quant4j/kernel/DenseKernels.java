@@ -6,7 +6,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Dense linear-algebra loops for calibrated methods (GPTQ's Hessians, Cholesky factors and lazy batch updates): a
- * float matrix product that accumulates into C (A or Aᵀ), the same with Aᵀ in double, a double axpy and dot product. Each has a scalar reference selected by
+ * float matrix product that accumulates into C (A or Aᵀ), the same with Aᵀ in double, a double axpy and dot product,
+ * and GPTQ's per-column quantize step and group range across rows. Each has a scalar reference selected by
  * {@link Kernels#vector()}; {@code DenseKernelsParityTest} compares the two. Single-threaded: callers split the work (tiles of C) over {@link Parallel}.
  */
 public final class DenseKernels {
