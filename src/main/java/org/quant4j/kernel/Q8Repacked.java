@@ -13,12 +13,12 @@ import java.util.WeakHashMap;
 import static jdk.incubator.vector.VectorOperators.*;
 
 /**
- * Matrix-vector products of Q4_0, Q4_K and Q6_K weights on 8-bit activations, eight weight rows at a time from a copy
+ * Matrix-vector products of Q8_0, Q4_0, Q4_K and Q6_K weights on 8-bit activations, eight weight rows at a time from a copy
  * of the weights interleaved by rows, as llama.cpp's repacked CPU kernels ({@code ggml_gemv_q4_0_8x8_q8_0}, {@code
  * ggml_gemv_q4_K_8x8_q8_K}) do. In the row-by-row kernels ({@link Q8Kernels}) every block of 32 weights pays for its
  * own pair sum into int32, conversion, scale and FMA; here one int32 lane belongs to one row, so that work is shared by
- * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#pairs}); Q4_0 runs two groups
- * of eight rows per call, sharing each broadcast:
+ * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#pairs}); Q8_0 and Q4_0 run
+ * two groups of eight rows per call, sharing each broadcast:
  * <pre>
  *   int16 lane 2r+e  +=  w[r, 2i+e] · x[2i+e]        (sixteen such products per lane before the pair sum)
  *   int32 lane r     =   lane 2r + lane 2r+1
@@ -26,6 +26,8 @@ import static jdk.incubator.vector.VectorOperators.*;
  *
  * <p>Layout of a group of eight rows (rows r0..r0+7), block after block:
  * <ul>
+ *   <li>Q8_0, per block of 32 (288 bytes): the eight scales as f32 (32 bytes), then sixteen chunks of 16 bytes; chunk j
+ *       holds, for each row r, its codes 2j and 2j+1 (bytes 2r, 2r+1), signed as in the file.</li>
  *   <li>Q4_0, per block of 32 (160 bytes): the eight scales as f32 (32 bytes), then eight chunks of 16 bytes; chunk j
  *       holds, for each row r, the two code bytes 2j and 2j+1 of its block (bytes 2r, 2r+1): their low nibbles are
  *       weights 2j, 2j+1, their high nibbles weights 16+2j, 17+2j.</li>
@@ -39,7 +41,7 @@ import static jdk.incubator.vector.VectorOperators.*;
  * </ul>
  * The copy is made once per weight, only of read-only weights (a mapped model file, which cannot change under it), and
  * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off, and copies stop at {@link #budget}. It costs memory and a
- * pause on first use: the copy is about 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
+ * pause on first use: the copy is about 6 % (Q8_0), 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
  * the mapped originals stay in the page cache for prompt processing. The scalar reference is {@link Q8Kernels#reference}, the same as for the row kernels.
  */
 public final class Q8Repacked {
@@ -292,12 +294,16 @@ public final class Q8Repacked {
         ShortVector bias = IntVector.broadcast(I, 0x8000).reinterpretAsShorts(); // 32768 in the even int16 lanes
         IntVector start = IntVector.broadcast(I, -8 * 32768);
         FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-        for (int k = 0; k < nb; k++) {
-            long u = g + (long) Q8_0_BLOCK * k + 32, v = u + gb;
-            int xo = xr + 16 * k;
-            // the eight pairs of chunks written out (C2 does not unroll a loop with a vector body)
-            IntVector all0 = start, hi0 = IntVector.zero(I), all1 = start, hi1 = IntVector.zero(I), t0, t1;
-            ShortVector x0, x1;
+        IntVector all0 = start, hi0 = IntVector.zero(I), all1 = start, hi1 = IntVector.zero(I), t0, t1;
+        ShortVector x0, x1;
+        // half a block (eight chunks) per iteration, the block's sums finished after its second half: the whole block
+        // written out makes a method too large for C1 ("out of virtual registers"), which then stays on a tier whose
+        // Vector API calls are not intrinsified, some hundred times slower, until C2 compiles it (C2 does not unroll a
+        // loop with a vector body, so the four pairs of chunks are written out)
+        for (int h = 0; h < 2 * nb; h++) {
+            int k = h >> 1;
+            long u = g + (long) Q8_0_BLOCK * k + 32 + 128L * (h & 1), v = u + gb;
+            int xo = xr + 8 * h;
             x0 = IntVector.broadcast(I, x2[xo + 0]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 1]).reinterpretAsShorts();
             t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 0, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 16, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
             t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 0, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 16, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
@@ -314,26 +320,16 @@ public final class Q8Repacked {
             t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 96, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 112, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
             t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 96, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 112, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
             all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
-            x0 = IntVector.broadcast(I, x2[xo + 8]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 9]).reinterpretAsShorts();
-            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 128, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 144, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 128, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 144, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
-            x0 = IntVector.broadcast(I, x2[xo + 10]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 11]).reinterpretAsShorts();
-            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 160, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 176, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 160, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 176, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
-            x0 = IntVector.broadcast(I, x2[xo + 12]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 13]).reinterpretAsShorts();
-            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 192, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 208, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 192, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 208, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
-            x0 = IntVector.broadcast(I, x2[xo + 14]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 15]).reinterpretAsShorts();
-            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 224, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 240, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 224, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 240, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
-            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
-            IntVector sum0 = all0.sub(hi0.lanewise(LSHL, 16)).add(hi0), sum1 = all1.sub(hi1.lanewise(LSHL, 16)).add(hi1);
-            FloatVector dx = FloatVector.broadcast(F, xd[dr + k]);
-            acc0 = ((FloatVector) sum0.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, u - 32, LE).mul(dx), acc0);
-            acc1 = ((FloatVector) sum1.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, v - 32, LE).mul(dx), acc1);
+            if ((h & 1) == 1) {
+                IntVector sum0 = all0.sub(hi0.lanewise(LSHL, 16)).add(hi0), sum1 = all1.sub(hi1.lanewise(LSHL, 16)).add(hi1);
+                FloatVector dx = FloatVector.broadcast(F, xd[dr + k]);
+                acc0 = ((FloatVector) sum0.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, u - 160, LE).mul(dx), acc0);
+                acc1 = ((FloatVector) sum1.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, v - 160, LE).mul(dx), acc1);
+                all0 = start;
+                hi0 = IntVector.zero(I);
+                all1 = start;
+                hi1 = IntVector.zero(I);
+            }
         }
         acc0.intoArray(out, o);
         acc1.intoArray(out, o + 8);
