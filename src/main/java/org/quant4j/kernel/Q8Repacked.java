@@ -13,12 +13,12 @@ import java.util.WeakHashMap;
 import static jdk.incubator.vector.VectorOperators.*;
 
 /**
- * Matrix-vector products of Q4_0, Q4_K and Q6_K weights on 8-bit activations, eight weight rows at a time from a copy
+ * Matrix-vector products of Q8_0, Q4_0, Q4_K and Q6_K weights on 8-bit activations, eight weight rows at a time from a copy
  * of the weights interleaved by rows, as llama.cpp's repacked CPU kernels ({@code ggml_gemv_q4_0_8x8_q8_0}, {@code
  * ggml_gemv_q4_K_8x8_q8_K}) do. In the row-by-row kernels ({@link Q8Kernels}) every block of 32 weights pays for its
  * own pair sum into int32, conversion, scale and FMA; here one int32 lane belongs to one row, so that work is shared by
- * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#pairs}); Q4_0 runs two groups
- * of eight rows per call, sharing each broadcast:
+ * eight rows, and the activations are broadcast two codes at a time ({@link Q8Activations#pairs}); Q8_0 and Q4_0 run
+ * two groups of eight rows per call, sharing each broadcast:
  * <pre>
  *   int16 lane 2r+e  +=  w[r, 2i+e] · x[2i+e]        (sixteen such products per lane before the pair sum)
  *   int32 lane r     =   lane 2r + lane 2r+1
@@ -26,6 +26,8 @@ import static jdk.incubator.vector.VectorOperators.*;
  *
  * <p>Layout of a group of eight rows (rows r0..r0+7), block after block:
  * <ul>
+ *   <li>Q8_0, per block of 32 (288 bytes): the eight scales as f32 (32 bytes), then sixteen chunks of 16 bytes; chunk j
+ *       holds, for each row r, its codes 2j and 2j+1 (bytes 2r, 2r+1), signed as in the file.</li>
  *   <li>Q4_0, per block of 32 (160 bytes): the eight scales as f32 (32 bytes), then eight chunks of 16 bytes; chunk j
  *       holds, for each row r, the two code bytes 2j and 2j+1 of its block (bytes 2r, 2r+1): their low nibbles are
  *       weights 2j, 2j+1, their high nibbles weights 16+2j, 17+2j.</li>
@@ -39,7 +41,7 @@ import static jdk.incubator.vector.VectorOperators.*;
  * </ul>
  * The copy is made once per weight, only of read-only weights (a mapped model file, which cannot change under it), and
  * only for row counts that are a multiple of eight; {@code -Dquant4j.repack=off} turns it off, and copies stop at {@link #budget}. It costs memory and a
- * pause on first use: the copy is about 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
+ * pause on first use: the copy is about 6 % (Q8_0), 11 % (Q4_0), 6 % (Q4_K) and 31 % (Q6_K) larger than the weights it copies, and
  * the mapped originals stay in the page cache for prompt processing. The scalar reference is {@link Q8Kernels#reference}, the same as for the row kernels.
  */
 public final class Q8Repacked {
@@ -57,7 +59,7 @@ public final class Q8Repacked {
     private static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    static final int Q4_0_BLOCK = 160, Q4_K_BLOCK = 1216, Q6_K_BLOCK = 2208;
+    static final int Q4_0_BLOCK = 160, Q4_K_BLOCK = 1216, Q6_K_BLOCK = 2208, Q8_0_BLOCK = 288;
 
     /**
      * Original segment → its repacked copy; weak, so a copy lives as long as its weights. MemorySegment's equals compares
@@ -93,7 +95,7 @@ public final class Q8Repacked {
 
     /** Whether a matrix-vector product of this weight runs here: a covered type, and its copy exists or fits the budget. */
     static boolean covers(GgmlType type, MemorySegment w, int rows) {
-        if (!(enabled && (type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly())) return false;
+        if (!(enabled && (type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.Q4_K || type == GgmlType.Q6_K) && rows % 8 == 0 && rows > 0 && w.isReadOnly())) return false;
         synchronized (CACHE) {
             Packed e = CACHE.get(w);
             if (e != null && e.source().get() == w) return true;
@@ -106,9 +108,20 @@ public final class Q8Repacked {
         MemorySegment p = repacked(type, w, rows, cols);
         x.pairs(); // made here, before the threads read it
         int groups = rows / 8;
-        long groupBytes = (long) (type == GgmlType.Q4_0 ? cols / 32 * Q4_0_BLOCK : cols / 256 * (type == GgmlType.Q4_K ? Q4_K_BLOCK : Q6_K_BLOCK));
+        long groupBytes = (long) switch (type) {
+            case Q8_0 -> cols / 32 * Q8_0_BLOCK;
+            case Q4_0 -> cols / 32 * Q4_0_BLOCK;
+            case Q4_K -> cols / 256 * Q4_K_BLOCK;
+            default -> cols / 256 * Q6_K_BLOCK;
+        };
         int grain = Math.max(2, (MatMul.grain(cols, x.batch) / 8 + 1) & ~1); // whole pairs of groups per thread
-        if (type == GgmlType.Q4_0) {
+        if (type == GgmlType.Q8_0) {
+            Parallel.forRange(groups, grain, (start, end) -> {
+                int g = start;
+                for (; g + 2 <= end; g += 2) for (int b = 0; b < x.batch; b++) q8_0x16(p, g * groupBytes, groupBytes, x, b, out, b * rows + 8 * g);
+                for (; g < end; g++) for (int b = 0; b < x.batch; b++) q8_0x8(p, g * groupBytes, x, b, out, b * rows + 8 * g);
+            });
+        } else if (type == GgmlType.Q4_0) {
             Parallel.forRange(groups, grain, (start, end) -> {
                 int g = start;
                 for (; g + 2 <= end; g += 2) for (int b = 0; b < x.batch; b++) q4_0x16(p, g * groupBytes, groupBytes, x, b, out, b * rows + 8 * g);
@@ -130,6 +143,7 @@ public final class Q8Repacked {
             Packed e = CACHE.get(w);
             if (e == null || e.source().get() != w || e.type() != type || e.rows() != rows || e.cols() != cols) {
                 MemorySegment p = switch (type) {
+                    case Q8_0 -> repackQ8_0(Kernels.view(w), rows, cols);
                     case Q4_0 -> repackQ4_0(Kernels.view(w), rows, cols);
                     case Q4_K -> repackQ4_K(Kernels.view(w), rows, cols);
                     default -> repackQ6_K(Kernels.view(w), rows, cols);
@@ -194,6 +208,131 @@ public final class Q8Repacked {
             }
         });
         return p;
+    }
+
+    /**
+     * Q8_0's codes row-interleaved: per block of 32 and group of eight rows, the eight scales as f32, then sixteen
+     * chunks of 16 bytes; chunk j holds each row's codes 2j, 2j+1 (bytes 2r, 2r+1), unchanged (signed).
+     */
+    static MemorySegment repackQ8_0(MemorySegment w, int rows, int cols) {
+        int nb = cols / 32;
+        long rowBytes = 34L * nb, groupBytes = (long) Q8_0_BLOCK * nb;
+        MemorySegment p = HugePages.allocate(groupBytes * (rows / 8));
+        Parallel.forRange(rows / 8, 1, (start, end) -> {
+            for (int g = start; g < end; g++) {
+                for (int k = 0; k < nb; k++) {
+                    long dst = g * groupBytes + (long) Q8_0_BLOCK * k;
+                    for (int r = 0; r < 8; r++) {
+                        long src = (8L * g + r) * rowBytes + 34L * k;
+                        p.set(FL, dst + 4L * r, Float.float16ToFloat(w.get(SH, src)));
+                        for (int j = 0; j < 16; j++) p.set(SH, dst + 32 + 16L * j + 2L * r, w.get(SH, src + 2 + 2L * j));
+                    }
+                }
+            }
+        });
+        return p;
+    }
+
+    /*
+     * Q8_0 × Q8_0. A product of two codes fits in int16 (|q_w·q_x| ≤ 128·127 = 16256), two of them still do (32512),
+     * so each int16 lane sums two chunks' products, and every pair of chunks is then moved into int32. Lane r of the
+     * int32 view of that vector is 65536·hi + lo_u, hi the (signed) odd lane and lo_u the even lane read unsigned; with
+     * 32768 added to every even lane first (the bias), lo_u = lo + 32768 exactly, so summing the int32 views and,
+     * apart, their high halves (an arithmetic shift) gives, per row and block of 32,
+     *   Σ lo + Σ hi  =  Σ view − 65536·Σ hi + Σ hi − 8·32768
+     * in int32 (the wrap-around cancels: the true result is < 2^31): four operations per pair of chunks where the
+     * usual widening (shift left, two shifts right, add, accumulate) takes five.
+     */
+
+    /** Rows 8g..8g+7 times token b: Σ_blocks d_w·d_x·Σ q_w·q_x, eight rows per int32 / float lane. */
+    static void q8_0x8(MemorySegment p, long g, Q8Activations a, int b, float[] out, int o) {
+        int n = a.n, nb = n / 32, xr = b * (n / 2), dr = b * nb;
+        int[] x2 = a.pairs();
+        float[] xd = a.d;
+        ShortVector bias = IntVector.broadcast(I, 0x8000).reinterpretAsShorts(); // 32768 in the even int16 lanes
+        IntVector start = IntVector.broadcast(I, -8 * 32768);
+        FloatVector acc = FloatVector.zero(F);
+        for (int k = 0; k < nb; k++) {
+            long u = g + (long) Q8_0_BLOCK * k + 32;
+            int xo = xr + 16 * k;
+            IntVector all = start, hi = IntVector.zero(I), t;
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 0, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 0]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 16, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 1]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 32, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 2]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 48, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 3]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 64, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 4]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 80, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 5]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 96, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 6]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 112, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 7]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 128, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 8]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 144, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 9]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 160, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 10]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 176, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 11]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 192, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 12]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 208, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 13]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            t = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 224, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 14]).reinterpretAsShorts())
+                    .add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 240, LE).convertShape(B2S, S, 0)).mul(IntVector.broadcast(I, x2[xo + 15]).reinterpretAsShorts())).add(bias).reinterpretAsInts();
+            all = all.add(t); hi = hi.add(t.lanewise(ASHR, 16));
+            IntVector sum = all.sub(hi.lanewise(LSHL, 16)).add(hi);
+            acc = ((FloatVector) sum.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, u - 32, LE).mul(xd[dr + k]), acc);
+        }
+        acc.intoArray(out, o);
+    }
+
+    /** Rows 8g..8g+15 (two groups, the second {@code gb} bytes after the first) times token b, sharing the broadcasts. */
+    static void q8_0x16(MemorySegment p, long g, long gb, Q8Activations a, int b, float[] out, int o) {
+        int n = a.n, nb = n / 32, xr = b * (n / 2), dr = b * nb;
+        int[] x2 = a.pairs();
+        float[] xd = a.d;
+        ShortVector bias = IntVector.broadcast(I, 0x8000).reinterpretAsShorts(); // 32768 in the even int16 lanes
+        IntVector start = IntVector.broadcast(I, -8 * 32768);
+        FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+        IntVector all0 = start, hi0 = IntVector.zero(I), all1 = start, hi1 = IntVector.zero(I), t0, t1;
+        ShortVector x0, x1;
+        // half a block (eight chunks) per iteration, the block's sums finished after its second half: the whole block
+        // written out makes a method too large for C1 ("out of virtual registers"), which then stays on a tier whose
+        // Vector API calls are not intrinsified, some hundred times slower, until C2 compiles it (C2 does not unroll a
+        // loop with a vector body, so the four pairs of chunks are written out)
+        for (int h = 0; h < 2 * nb; h++) {
+            int k = h >> 1;
+            long u = g + (long) Q8_0_BLOCK * k + 32 + 128L * (h & 1), v = u + gb;
+            int xo = xr + 8 * h;
+            x0 = IntVector.broadcast(I, x2[xo + 0]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 1]).reinterpretAsShorts();
+            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 0, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 16, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 0, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 16, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
+            x0 = IntVector.broadcast(I, x2[xo + 2]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 3]).reinterpretAsShorts();
+            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 32, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 48, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 32, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 48, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
+            x0 = IntVector.broadcast(I, x2[xo + 4]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 5]).reinterpretAsShorts();
+            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 64, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 80, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 64, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 80, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
+            x0 = IntVector.broadcast(I, x2[xo + 6]).reinterpretAsShorts(); x1 = IntVector.broadcast(I, x2[xo + 7]).reinterpretAsShorts();
+            t0 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 96, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, u + 112, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            t1 = ((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 96, LE).convertShape(B2S, S, 0)).mul(x0).add(((ShortVector) ByteVector.fromMemorySegment(B128, p, v + 112, LE).convertShape(B2S, S, 0)).mul(x1)).add(bias).reinterpretAsInts();
+            all0 = all0.add(t0); hi0 = hi0.add(t0.lanewise(ASHR, 16)); all1 = all1.add(t1); hi1 = hi1.add(t1.lanewise(ASHR, 16));
+            if ((h & 1) == 1) {
+                IntVector sum0 = all0.sub(hi0.lanewise(LSHL, 16)).add(hi0), sum1 = all1.sub(hi1.lanewise(LSHL, 16)).add(hi1);
+                FloatVector dx = FloatVector.broadcast(F, xd[dr + k]);
+                acc0 = ((FloatVector) sum0.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, u - 160, LE).mul(dx), acc0);
+                acc1 = ((FloatVector) sum1.convertShape(I2F, F, 0)).fma(FloatVector.fromMemorySegment(F, p, v - 160, LE).mul(dx), acc1);
+                all0 = start;
+                hi0 = IntVector.zero(I);
+                all1 = start;
+                hi1 = IntVector.zero(I);
+            }
+        }
+        acc0.intoArray(out, o);
+        acc1.intoArray(out, o + 8);
     }
 
     /**

@@ -6,18 +6,20 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.quant4j.format.GgmlType;
 import org.quant4j.tensor.Tensor;
 
+import java.lang.foreign.MemorySegment;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
  * The eight-rows-at-a-time kernels on row-interleaved copies ({@link Q8Repacked}) against the scalar reference of the
  * row kernels, through {@link MatMul#matmul} on read-only weights (as a mapped model file is): one, two and three
  * groups of eight rows (the pair kernel and the single-group kernel), 1, 3 and 7 blocks, batches 1-3, one and two
- * threads.
+ * threads; Q8_0 also at the extremes of its codes, where the int16 sums are closest to overflowing.
  */
 class Q8RepackedTest {
 
     @ParameterizedTest
-    @EnumSource(names = {"Q4_0", "Q4_K", "Q6_K"})
+    @EnumSource(names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void repackedMatvecMatchesTheScalarReference(GgmlType type) {
         int saved = Parallel.threads();
         try {
@@ -97,5 +99,50 @@ class Q8RepackedTest {
         } finally {
             Q8Repacked.setBudget(saved);
         }
+    }
+
+    /**
+     * Q8_0 codes of −128 and 127 against activation codes of ±127: the largest products (128·127), two per int16 lane,
+     * and even lanes at both ends of the bias; in every sign combination the repacked kernel equals the scalar
+     * reference.
+     */
+    @Test
+    void q8_0AtTheExtremesOfItsCodes() {
+        int rows = 24, cols = 96, nb = cols / 32;
+        byte[] bytes = new byte[rows * nb * 34];
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(9);
+        for (int r = 0; r < rows; r++) {
+            for (int k = 0; k < nb; k++) {
+                int o = (r * nb + k) * 34;
+                short one = Float.floatToFloat16(r % 3 == 0 ? 1f : 0.5f);
+                bytes[o] = (byte) one;
+                bytes[o + 1] = (byte) (one >> 8);
+                for (int i = 0; i < 32; i++) {
+                    // rows 0-7 all −128, rows 8-15 all 127, rows 16-23 mixed extremes
+                    bytes[o + 2 + i] = (byte) (r < 8 ? -128 : r < 16 ? 127 : rng.nextBoolean() ? -128 : 127);
+                }
+            }
+        }
+        MemorySegment data = MemorySegment.ofArray(bytes);
+        Tensor t = new Tensor("w", GgmlType.Q8_0, new long[]{rows, cols}, data.asReadOnly());
+        assertTrue(Q8Repacked.covers(GgmlType.Q8_0, t.data(), rows));
+        int batch = 3;
+        float[] x = new float[batch * cols];
+        for (int i = 0; i < cols; i++) {
+            x[i] = 1f;                                  // token 0: every code 127
+            x[cols + i] = -1f;                          // token 1: every code −127
+            x[2 * cols + i] = rng.nextBoolean() ? 1f : -1f;
+        }
+        float[] out = new float[batch * rows];
+        MatMul.matmul(t, x, out, batch);
+        Q8Activations a = Q8Activations.quantize(Q8Activations.Kind.Q8_0, x, batch, cols);
+        Q8Kernels.RowDot reference = Q8Kernels.rowDot(GgmlType.Q8_0, false);
+        for (int b = 0; b < batch; b++) {
+            for (int r = 0; r < rows; r++) {
+                float expected = reference.dot(t.data(), r * GgmlType.Q8_0.rowBytes(cols), a, b);
+                assertEquals(expected, out[b * rows + r], 1e-6 * Math.abs(expected) + 1e-6, "token " + b + ", row " + r);
+            }
+        }
+        assertEquals(-128f * cols, out[0], 1e-3, "row 0, token 0: d_w·d_x·Σ(−128·127) = 1·(1/127)·(−128·127·cols)");
     }
 }
