@@ -48,9 +48,10 @@ public final class EncoderGptq {
      * @param clipEachEnd    asymmetric grids: search the shrink of the min and the max end apart, the pair with the least error
      * @param refit          scale refits after GPTQ (0: none; k: refit, then k − 1 times GPTQ on the refit grids and refit again)
      * @param biasLayers     with bias correction, the layers whose bias absorbs the error (null: every layer)
+     * @param refitNorms     refit each block's LayerNorm γ, β so the quantized model's LayerNorm outputs match the float model's per channel ({@link TwinCalibration})
      */
     public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit, boolean floatTarget, double ridge, boolean biasCorrection,
-                          boolean clipEachEnd, int refit, Pattern biasLayers) {
+                          boolean clipEachEnd, int refit, Pattern biasLayers, boolean refitNorms) {
         public Options {
             if (!(maxShrink >= 0 && maxShrink < 1)) throw new Q4jException("clip search: max shrink must be in [0, 1), not " + maxShrink);
             if (grid < 1) throw new Q4jException("clip search: grid must be positive");
@@ -58,31 +59,35 @@ public final class EncoderGptq {
             if (refit < 0) throw new Q4jException("scale refit: rounds must be ≥ 0, not " + refit);
         }
 
-        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false, false, 0, null); }
+        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false, false, 0, null, false); }
 
         public static Options clipped() { return new Options(true, 0.2, 100, null); }
 
-        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers); }
+        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers, refitNorms); }
 
-        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection, clipEachEnd, refit, biasLayers); }
+        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection, clipEachEnd, refit, biasLayers, refitNorms); }
 
-        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on, clipEachEnd, refit, biasLayers); }
+        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on, clipEachEnd, refit, biasLayers, refitNorms); }
 
         /** Bias correction on the layers {@code p} names only (say {@code attn_output|ffn_down}, the two that write the residual stream). */
-        public Options withBiasCorrection(Pattern p) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, true, clipEachEnd, refit, p); }
+        public Options withBiasCorrection(Pattern p) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, true, clipEachEnd, refit, p, refitNorms); }
 
         /** Asymmetric grids: shrink the group's min and max ends independently ((steps + 1)² ranges) instead of together. */
-        public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on, refit, biasLayers); }
+        public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on, refit, biasLayers, refitNorms); }
 
         /** {@link #refitScales} after GPTQ, {@code rounds} times (GPTQ again on the refit grids between rounds). */
-        public Options withRefit(int rounds) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, rounds, biasLayers); }
+        public Options withRefitNorms(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers, on); }
+
+        public Options withRefit(int rounds) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, rounds, biasLayers, refitNorms); }
     }
 
     public static Model apply(Model model, int[][] samples, Gptq.Options gptq, Options o, Consumer<String> log) {
         if (gptq.groupSize() == 0) throw new Q4jException("encoder GPTQ: clipped grids need groups (a group size > 0)");
         Gptq.Options g = gptq.withActOrder(true).withStaticGroups(true);
         Gptq.Options g8 = new Gptq.Options(8, gptq.symmetric(), gptq.groupSize(), true, true, gptq.percdamp(), gptq.blockSize(), gptq.fp16Scales());
-        if (o.floatTarget() || o.biasCorrection()) return TwinCalibration.run(model, samples, (layer, names, cols) -> new TwinJob(names, cols, g, g8, o, log));
+        if (o.floatTarget() || o.biasCorrection() || o.refitNorms()) {
+            return TwinCalibration.run(model, samples, (layer, names, cols) -> new TwinJob(names, cols, g, g8, o, log), o.refitNorms());
+        }
         return SequentialCalibration.run(model, samples, (layer, names, cols) -> new SequentialCalibration.Job() {
             final Gptq.Hessian h = new Gptq.Hessian(cols);
 
