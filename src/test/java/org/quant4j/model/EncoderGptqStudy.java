@@ -229,10 +229,14 @@ public final class EncoderGptqStudy {
                 s6.withClipEachEnd(true).withRefitNorms(true), null));
         variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, LayerNorm refit, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32,
                 s6.withRefit(1).withRefitNorms(true), REFIT_LOG));
+        variants.put("S7 Hadamard q/k/v+up, clip each end, float target 0.1, refit 1, LayerNorm refit, next1024", () -> EncoderGptq.apply(rotated02.get(), next1024, g32,
+                s6.withClipEachEnd(true).withRefit(1).withRefitNorms(true), REFIT_LOG));
         Gptq.Options g16 = new Gptq.Options(4, false, 16, true, true, 0.3, 128, true);
         variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6, null));
         variants.put("S7 g16 Hadamard q/k/v+up, clip each end, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6.withClipEachEnd(true), null));
         variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6.withRefit(1), REFIT_LOG));
+        variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, LayerNorm refit, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16,
+                s6.withRefit(1).withRefitNorms(true), REFIT_LOG));
         variants.put("S7 g16 clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(f32, next512, g16, s6, null));
         variants.put("S7 Hadamard every input, clip each end, float target 0.1, next512", () -> EncoderGptq.apply(rotatedAll.get(), next512, g32, s6.withClipEachEnd(true), null));
         variants.put("S7 Hadamard every input, clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(rotatedAll.get(), next512, g32, s6, null));
