@@ -131,10 +131,10 @@ class EncoderGptqFloatTargetTest {
 
     /**
      * Session 7: the session-6 recipe (Hadamard at q/k/v and up, clipped grid, float target 0.1) plus a least-squares
-     * refit of the group scales and of the LayerNorms' γ, β against the float model: every linear still at 4 bits, it
-     * beats the recipe without the refits in mean and minimum on held-out sentences, and its GGUF export agrees.
+     * refit of the group scales (codes and zero points fixed): every linear still at 4 bits, it beats the recipe
+     * without the refit in mean and minimum on held-out sentences, and its GGUF export agrees.
      */
-    @Test void scaleAndLayerNormRefitBeatTheFloatTargetRecipeAndExport(@TempDir Path dir) {
+    @Test void scaleRefitBeatsTheFloatTargetRecipeAndExports(@TempDir Path dir) {
         int[][] calibration = minilm.calibration(64);
         java.util.List<int[]> eval = org.quant4j.eval.EmbeddingAgreement.sentences(Path.of("data/text/tinystories_valid_excerpt.txt"), 214).subList(64, 214)
                 .stream().map(s -> minilm.reference.truncate(minilm.tokenizer.encode(s, true, false))).toList();
@@ -142,13 +142,12 @@ class EncoderGptqFloatTargetTest {
         Model rotated = EncoderTransforms.rotate(minilm.f32, 1234, new boolean[]{true, false, true, false});
         EncoderGptq.Options recipe = EncoderGptq.Options.clipped().withFloatTarget(true, 0.1);
         Model s6 = EncoderGptq.apply(rotated, calibration, g, recipe, null);
-        Model refit = EncoderGptq.apply(rotated, calibration, g, recipe.withRefit(1).withRefitNorms(true), null);
+        Model refit = EncoderGptq.apply(rotated, calibration, g, recipe.withRefit(1), null);
         assertEquals(36, refit.tensors().values().stream().filter(t -> t.type() instanceof IntQuantType q && q.bits() == 4).count(), "every linear at 4 bits");
-        assertNotEquals(org.quant4j.kernel.MatMul.toFloats(rotated.tensor("blk.5.layer_output_norm.bias"))[0],
-                org.quant4j.kernel.MatMul.toFloats(refit.tensor("blk.5.layer_output_norm.bias"))[0], "the LayerNorm was refit");
         double[] a = cosines(s6, eval), b = cosines(refit, eval);
+        // measured: 0.993862 / 0.985522 → 0.994013 / 0.986619
         System.out.printf("cosine to FP32 on 150 held-out TinyStories sentences, mean / min: Hadamard + float target %.6f / %.6f, "
-                + "+ scale and LayerNorm refit %.6f / %.6f%n", a[0], a[1], b[0], b[1]);
+                + "+ scale refit %.6f / %.6f%n", a[0], a[1], b[0], b[1]);
         assertTrue(b[0] > a[0], "mean: " + b[0] + " vs " + a[0]);
         assertTrue(b[1] > a[1], "min: " + b[1] + " vs " + a[1]);
 
