@@ -197,7 +197,7 @@ public final class EncoderGptq {
             String refit = "";
             for (int round = 1; round <= o.refit() && !eight; round++) {
                 double[] before = new double[1], after1 = new double[1];
-                float[] s = refitScales(r, target, damped(hessian, cols, refitDamp(go)), before, after1);
+                float[] s = refitScales(r, target, damped(hessian, cols, go.percdamp()), before, after1);
                 refit += String.format(", refit %d: error × %.3f", round, after1[0] / before[0]);
                 if (round < o.refit()) {                                  // GPTQ again on the refit grids
                     float[] zero = r.zero();
@@ -292,12 +292,6 @@ public final class EncoderGptq {
             after[0] += e1;
         }
         return scale;
-    }
-
-    /** The refit's damping, as a fraction of mean(diag H̃): GPTQ's percdamp unless -Dquant4j.refitDamp says otherwise (studies). */
-    static double refitDamp(Gptq.Options go) {
-        String p = System.getProperty("quant4j.refitDamp");
-        return p == null ? go.percdamp() : Double.parseDouble(p);
     }
 
     /** H + damp · mean(diag H) · I, a copy (cols, cols). */
