@@ -77,6 +77,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--bias-correction", description = "GPTQ on an encoder: each layer's bias absorbs its mean output error over the calibration tokens; implies --clip-grid") boolean biasCorrection;
     @Option(names = "--clip-each-end", description = "GPTQ on an encoder, asymmetric groups: shrink each group's min and max ends apart ((steps + 1)² ranges searched) instead of together; implies --clip-grid") boolean clipEachEnd;
     @Option(names = "--hadamard-inputs", description = "GPTQ on an encoder: an online randomized Hadamard (seed --seed) on the inputs of q/k/v and of up, the two read from LayerNorm outputs (stored as 2 F32 [dim, dim] matrices per block; quant4j runs them, llama.cpp does not); implies --clip-grid") boolean hadamardInputs;
+    @Option(names = "--refit-norms", description = "GPTQ on an encoder: refit each block's LayerNorm γ, β (kept float) so that the quantized model's LayerNorm outputs match the float model's channel by channel on the calibration tokens; implies --clip-grid") boolean refitNorms;
+    @Option(names = "--refit-scales", defaultValue = "0", description = "GPTQ on an encoder: rounds of group-scale refit by least squares on the layer objective, codes and zero points fixed (default ${DEFAULT-VALUE}: none); implies --clip-grid") int refitScales;
     @Option(names = "--block-size", defaultValue = "128", description = "GPTQ: columns per lazy batch update; DuQuant: rotation block size (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--no-progress", description = "no progress bar") boolean noProgress;
     @Option(names = "--max-memory", description = "GPTQ, AWQ: memory for calibration activations (hidden states, AWQ's cached layer inputs), e.g. 20G; buffers beyond it live in memory-mapped temporary files beside OUT (default: no limit)") String maxMemory;
@@ -212,12 +214,12 @@ final class QuantizeCommand implements Callable<Integer> {
         QuantScheme scheme = calibratedScheme("GPTQ", granularity, asymmetric);
         var options = new Gptq.Options(bits, scheme.symmetric(), scheme.granularity() == Granularity.GROUP ? scheme.groupSize() : 0,
                 actOrder, staticGroups, percdamp, blockSize, true);
-        if (clipGrid || floatTarget || biasCorrection || hadamardInputs || clipEachEnd) {
+        if (clipGrid || floatTarget || biasCorrection || hadamardInputs || clipEachEnd || refitNorms || refitScales > 0) {
             if (options.groupSize() == 0) throw new Q4jException("--clip-grid, --float-target, --bias-correction and --hadamard-inputs need groups (--granularity group)");
             var encoder = org.quant4j.method.encoder.EncoderGptq.Options.clipped().withFloatTarget(floatTarget, ridge).withBiasCorrection(biasCorrection)
-                    .withClipEachEnd(clipEachEnd);
+                    .withClipEachEnd(clipEachEnd).withRefitNorms(refitNorms).withRefit(refitScales);
             String describe = (hadamardInputs ? "Hadamard at q/k/v and up inputs, " : "") + options.withActOrder(true).withStaticGroups(true).describe() + (clipEachEnd ? " clipped grid (each end)" : " clipped grid") + (floatTarget ? " float target (ridge " + ridge + ")" : "")
-                    + (biasCorrection ? " bias correction" : "");
+                    + (biasCorrection ? " bias correction" : "") + (refitNorms ? " LayerNorm refit" : "") + (refitScales > 0 ? " scale refit ×" + refitScales : "");
             return calibrated("GPTQ", describe, ": GPTQ W", (model, calib, log, progress) -> {
                 if (!org.quant4j.model.Bert.ARCHITECTURE.equals(model.config().architecture())) {
                     throw new Q4jException(input + ": --clip-grid, --float-target, --bias-correction and --hadamard-inputs are for BERT encoders (method/encoder/EncoderGptq)");

@@ -208,6 +208,38 @@ public final class EncoderGptqStudy {
                         clipped.withClipEachEnd(true).withFloatTarget(true, ridge), null));
             }
         }
+        // session 7: scale refit after GPTQ, bias correction on the residual writers only, Hadamard at every input
+        Supplier<Model> rotatedAll = () -> cache.computeIfAbsent("rotAll", k -> EncoderTransforms.rotate(f32, 1234));
+        EncoderGptq.Options s6 = clipped.withFloatTarget(true, 0.1);
+        for (int rounds = 1; rounds <= 3; rounds++) {
+            int k = rounds;
+            variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, refit " + k + ", next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32, s6.withRefit(k), REFIT_LOG));
+            variants.put("S7 Hadamard q/k/v+up, clip each end, float target 0.1, refit " + k + ", next1024", () -> EncoderGptq.apply(rotated02.get(), next1024, g32,
+                    s6.withClipEachEnd(true).withRefit(k), REFIT_LOG));
+            variants.put("S7 Hadamard every input, clip each end, float target 0.1, refit " + k + ", next512", () -> EncoderGptq.apply(rotatedAll.get(), next512, g32,
+                    s6.withClipEachEnd(true).withRefit(k), REFIT_LOG));
+        }
+        variants.put("S7 Hadamard q/k/v+up, clipped grid, refit 1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32, clipped.withRefit(1), REFIT_LOG));
+        variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, bias correction attn_output+ffn_down, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32,
+                s6.withBiasCorrection(Pattern.compile("attn_output|ffn_down")), null));
+        variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, bias correction attn_output+ffn_down, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32,
+                s6.withRefit(1).withBiasCorrection(Pattern.compile("attn_output|ffn_down")), REFIT_LOG));
+        variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, LayerNorm refit, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32, s6.withRefitNorms(true), null));
+        variants.put("S7 Hadamard q/k/v+up, clip each end, float target 0.1, LayerNorm refit, next1024", () -> EncoderGptq.apply(rotated02.get(), next1024, g32,
+                s6.withClipEachEnd(true).withRefitNorms(true), null));
+        variants.put("S7 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, LayerNorm refit, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g32,
+                s6.withRefit(1).withRefitNorms(true), REFIT_LOG));
+        variants.put("S7 Hadamard q/k/v+up, clip each end, float target 0.1, refit 1, LayerNorm refit, next1024", () -> EncoderGptq.apply(rotated02.get(), next1024, g32,
+                s6.withClipEachEnd(true).withRefit(1).withRefitNorms(true), REFIT_LOG));
+        Gptq.Options g16 = new Gptq.Options(4, false, 16, true, true, 0.3, 128, true);
+        variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6, null));
+        variants.put("S7 g16 Hadamard q/k/v+up, clip each end, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6.withClipEachEnd(true), null));
+        variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6.withRefit(1), REFIT_LOG));
+        variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, LayerNorm refit, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16,
+                s6.withRefit(1).withRefitNorms(true), REFIT_LOG));
+        variants.put("S7 g16 clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(f32, next512, g16, s6, null));
+        variants.put("S7 Hadamard every input, clip each end, float target 0.1, next512", () -> EncoderGptq.apply(rotatedAll.get(), next512, g32, s6.withClipEachEnd(true), null));
+        variants.put("S7 Hadamard every input, clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(rotatedAll.get(), next512, g32, s6, null));
         Pattern diagnose = Pattern.compile(args.length > 5 ? args[5] : "^S6 Hadamard q/k/v\\+up, clipped grid, next512$");
         variants.put("S6 diagnosis", () -> {
             String key = variants.keySet().stream().filter(k -> diagnose.matcher(k).find() && !k.equals("S6 diagnosis")).findFirst().orElseThrow();
@@ -257,6 +289,9 @@ public final class EncoderGptqStudy {
                     r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
         }
     }
+
+    /** GPTQ's per-layer lines that report a scale refit. */
+    static final java.util.function.Consumer<String> REFIT_LOG = s -> { if (s.contains("refit")) System.out.println("    " + s); };
 
     /** Sentences ([CLS] … [SEP] each) packed into sequences of at most {@code len} tokens: [CLS] s1 s2 … [SEP]. */
     static int[][] pack(int[][] sentences, int len) {

@@ -28,6 +28,9 @@ import java.util.regex.Pattern;
  *   <li><b>float target</b> ({@link TwinJob}): GPTQ towards the float model's outputs W·X instead of W·X̃, so each
  *       layer also corrects the error the quantized layers before it introduced (GPTAQ's asymmetric calibration);
  *       <b>bias correction</b>: each layer's bias absorbs the mean output error left on the calibration tokens.</li>
+ *   <li><b>scale refit</b> ({@link #refitScales}): with GPTQ's codes and zero points fixed, each row's group scales
+ *       are solved jointly by least squares on the layer's objective (Ŵ − W*) H̃ (Ŵ − W*)ᵀ, W* the target (W, or the
+ *       float target's W B); optionally GPTQ runs again on the refit grids and the scales are refit once more.</li>
  * </ul>
  * Act-order and static groups are on whenever groups are used (the grids are chosen once, before the column loop).
  */
@@ -43,34 +46,48 @@ public final class EncoderGptq {
      * @param ridge          the float target's least-squares damping, as a fraction of mean(diag H̃)
      * @param biasCorrection after quantizing, each layer's bias absorbs the mean output error over the calibration tokens
      * @param clipEachEnd    asymmetric grids: search the shrink of the min and the max end apart, the pair with the least error
+     * @param refit          scale refits after GPTQ (0: none; k: refit, then k − 1 times GPTQ on the refit grids and refit again)
+     * @param biasLayers     with bias correction, the layers whose bias absorbs the error (null: every layer)
+     * @param refitNorms     refit each block's LayerNorm γ, β so the quantized model's LayerNorm outputs match the float model's per channel ({@link TwinCalibration})
      */
     public record Options(boolean clip, double maxShrink, int grid, Pattern eightBit, boolean floatTarget, double ridge, boolean biasCorrection,
-                          boolean clipEachEnd) {
+                          boolean clipEachEnd, int refit, Pattern biasLayers, boolean refitNorms) {
         public Options {
             if (!(maxShrink >= 0 && maxShrink < 1)) throw new Q4jException("clip search: max shrink must be in [0, 1), not " + maxShrink);
             if (grid < 1) throw new Q4jException("clip search: grid must be positive");
             if (!(ridge >= 0)) throw new Q4jException("float target: ridge must be ≥ 0, not " + ridge);
+            if (refit < 0) throw new Q4jException("scale refit: rounds must be ≥ 0, not " + refit);
         }
 
-        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false, false); }
+        public Options(boolean clip, double maxShrink, int grid, Pattern eightBit) { this(clip, maxShrink, grid, eightBit, false, 0.01, false, false, 0, null, false); }
 
         public static Options clipped() { return new Options(true, 0.2, 100, null); }
 
-        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection, clipEachEnd); }
+        public Options withEightBit(Pattern p) { return new Options(clip, maxShrink, grid, p, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers, refitNorms); }
 
-        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection, clipEachEnd); }
+        public Options withFloatTarget(boolean on, double ridge) { return new Options(clip, maxShrink, grid, eightBit, on, ridge, biasCorrection, clipEachEnd, refit, biasLayers, refitNorms); }
 
-        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on, clipEachEnd); }
+        public Options withBiasCorrection(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, on, clipEachEnd, refit, biasLayers, refitNorms); }
+
+        /** Bias correction on the layers {@code p} names only (say {@code attn_output|ffn_down}, the two that write the residual stream). */
+        public Options withBiasCorrection(Pattern p) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, true, clipEachEnd, refit, p, refitNorms); }
 
         /** Asymmetric grids: shrink the group's min and max ends independently ((steps + 1)² ranges) instead of together. */
-        public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on); }
+        public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on, refit, biasLayers, refitNorms); }
+
+        /** {@link #refitScales} after GPTQ, {@code rounds} times (GPTQ again on the refit grids between rounds). */
+        public Options withRefitNorms(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers, on); }
+
+        public Options withRefit(int rounds) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, rounds, biasLayers, refitNorms); }
     }
 
     public static Model apply(Model model, int[][] samples, Gptq.Options gptq, Options o, Consumer<String> log) {
         if (gptq.groupSize() == 0) throw new Q4jException("encoder GPTQ: clipped grids need groups (a group size > 0)");
         Gptq.Options g = gptq.withActOrder(true).withStaticGroups(true);
         Gptq.Options g8 = new Gptq.Options(8, gptq.symmetric(), gptq.groupSize(), true, true, gptq.percdamp(), gptq.blockSize(), gptq.fp16Scales());
-        if (o.floatTarget() || o.biasCorrection()) return TwinCalibration.run(model, samples, (layer, names, cols) -> new TwinJob(names, cols, g, g8, o, log));
+        if (o.floatTarget() || o.biasCorrection() || o.refitNorms()) {
+            return TwinCalibration.run(model, samples, (layer, names, cols) -> new TwinJob(names, cols, g, g8, o, log), o.refitNorms());
+        }
         return SequentialCalibration.run(model, samples, (layer, names, cols) -> new SequentialCalibration.Job() {
             final Gptq.Hessian h = new Gptq.Hessian(cols);
 
@@ -133,6 +150,7 @@ public final class EncoderGptq {
 
         /** b += mean_t(W x_t − Q x̃_t), the mean output error on the calibration tokens. */
         private void correctBias(Model current, String name, float[] w, Gptq.Result r, Map<String, Tensor> out) {
+            if (o.biasLayers() != null && !o.biasLayers().matcher(name).find()) return;
             String biasName = name.replace(".weight", ".bias");
             float[] bias = MatMul.toFloats(current.tensor(biasName)).clone();    // (rows)
             float[] q = r.dequantize();                                         // (rows, cols)
@@ -176,11 +194,139 @@ public final class EncoderGptq {
             }
             Gptq.StaticGrid grid = o.clip() && !eight ? (ww, r, c, opt, scale, zero) -> clippedGrid(ww, r, c, opt, diag, o, scale, zero) : null;
             Gptq.Result r = Gptq.quantize(target, rows, cols, prep, go, grid);
+            String refit = "";
+            for (int round = 1; round <= o.refit() && !eight; round++) {
+                double[] before = new double[1], after1 = new double[1];
+                float[] s = refitScales(r, target, damped(hessian, cols, go.percdamp()), before, after1);
+                refit += String.format(", refit %d: error × %.3f", round, after1[0] / before[0]);
+                if (round < o.refit()) {                                  // GPTQ again on the refit grids
+                    float[] zero = r.zero();
+                    r = Gptq.quantize(target, rows, cols, prep, go, (ww, rr, c, opt, scale, z) -> {
+                        System.arraycopy(s, 0, scale, 0, s.length);
+                        System.arraycopy(zero, 0, z, 0, zero.length);
+                    });
+                } else {
+                    r = new Gptq.Result(r.rows(), r.cols(), r.options(), r.codes(), s, r.zero(), r.gIdx(), r.loss(), r.percdamp());
+                }
+            }
             out.put(name, r.toTensor(name));
             if (after != null) after.accept(current, name, w, r, out);
-            if (log != null) log.accept(String.format("%s: %s%s%s, error %.4g", name, go.describe(), grid != null ? " clipped grid" : "", b != null ? " float target" : "", r.loss()));
+            if (log != null) log.accept(String.format("%s: %s%s%s, error %.4g%s", name, go.describe(), grid != null ? " clipped grid" : "", b != null ? " float target" : "", r.loss(), refit));
         }
         return out;
+    }
+
+    /**
+     * Each group's scale refit with the codes q and zero points z fixed. Row by row, with u = q − z (cols) and the
+     * target row t of W* (cols), the dequantized row is Σ_g s_g u_g (u_g: u on group g's columns, 0 elsewhere), so
+     * the layer's objective (ŵ − t) H (ŵ − t)ᵀ is a quadratic in the row's scales s (groups):
+     * <pre>
+     *   A s = c,   A_gh = u_gᵀ H u_h,   c_g = u_gᵀ H t            (A: (groups, groups))
+     * </pre>
+     * solved by Cholesky with a tiny ridge towards the current scales (a group whose codes all equal its zero keeps
+     * its scale). The new scales are rounded to F16 as stored; a row keeps its old scales if the rounded ones do not
+     * lower its error, and a non-positive solution keeps the old scale of that group.
+     *
+     * @param h      (cols, cols) the layer's Hessian H̃ (any positive scale)
+     * @param before Σ over rows of the error with GPTQ's scales, written to [0]
+     * @param after  the same with the returned scales
+     * @return (rows, groups) the refit scales
+     */
+    static float[] refitScales(Gptq.Result r, float[] target, double[] h, double[] before, double[] after) {
+        int rows = r.rows(), cols = r.cols(), groups = r.groups();
+        int[] gIdx = r.gIdx();
+        float[] scale = r.scale().clone();
+        double[] u = new double[cols];                                // (cols) q − z of one row
+        double[] v = new double[groups * cols];                       // (groups, cols) H u_g
+        double[] ht = new double[cols];                               // (cols) H t
+        double[] a = new double[groups * groups], c = new double[groups], s = new double[groups];
+        boolean fp16 = r.options().fp16Scales();
+        before[0] = 0;
+        after[0] = 0;
+        for (int row = 0; row < rows; row++) {
+            for (int i = 0; i < cols; i++) u[i] = r.codes()[row * cols + i] - r.zero()[row * groups + gIdx[i]];
+            java.util.Arrays.fill(v, 0);
+            double tht = 0;
+            for (int i = 0; i < cols; i++) {
+                double sum = 0;
+                int base = i * cols;
+                for (int j = 0; j < cols; j++) {
+                    double hij = h[base + j];
+                    v[gIdx[j] * cols + i] += hij * u[j];
+                    sum += hij * target[row * cols + j];
+                }
+                ht[i] = sum;
+                tht += target[row * cols + i] * sum;
+            }
+            java.util.Arrays.fill(a, 0);
+            java.util.Arrays.fill(c, 0);
+            for (int i = 0; i < cols; i++) {
+                int g = gIdx[i];
+                c[g] += u[i] * ht[i];
+                for (int k = 0; k < groups; k++) a[g * groups + k] += u[i] * v[k * cols + i];
+            }
+            double mean = 0;
+            for (int g = 0; g < groups; g++) mean += a[g * groups + g];
+            double lambda = 1e-9 * Math.max(mean / groups, 1e-30);
+            double[] f = a.clone();
+            for (int g = 0; g < groups; g++) { s[g] = scale[row * groups + g]; f[g * groups + g] += lambda; }
+            double e0 = quadratic(a, c, s, tht, groups);
+            double[] x = new double[groups];
+            for (int g = 0; g < groups; g++) x[g] = c[g] + lambda * s[g];
+            double[] solved = Cholesky.upper(f, groups) ? solveUpper(f, x, groups) : null;
+            double e1 = e0;
+            if (solved != null) {
+                double[] cand = new double[groups];
+                for (int g = 0; g < groups; g++) {
+                    float sg = (float) solved[g];
+                    if (fp16) sg = Float.float16ToFloat(Float.floatToFloat16(sg));
+                    cand[g] = sg > 0 && Double.isFinite(sg) ? sg : s[g];
+                }
+                double e = quadratic(a, c, cand, tht, groups);
+                if (e < e0) {
+                    e1 = e;
+                    for (int g = 0; g < groups; g++) scale[row * groups + g] = (float) cand[g];
+                }
+            }
+            before[0] += e0;
+            after[0] += e1;
+        }
+        return scale;
+    }
+
+    /** H + damp · mean(diag H) · I, a copy (cols, cols). */
+    static double[] damped(double[] h, int cols, double damp) {
+        double mean = 0;
+        for (int i = 0; i < cols; i++) mean += h[i * cols + i];
+        mean /= cols;
+        double[] d = h.clone();
+        for (int i = 0; i < cols; i++) d[i * cols + i] += damp * mean;
+        return d;
+    }
+
+    /** sᵀ A s − 2 sᵀ c + tᵀ H t. */
+    private static double quadratic(double[] a, double[] c, double[] s, double tht, int n) {
+        double e = tht;
+        for (int g = 0; g < n; g++) {
+            double as = 0;
+            for (int k = 0; k < n; k++) as += a[g * n + k] * s[k];
+            e += s[g] * as - 2 * s[g] * c[g];
+        }
+        return e;
+    }
+
+    /** x solving UᵀU x = b for U in u's upper triangle (n, n). */
+    private static double[] solveUpper(double[] u, double[] b, int n) {
+        double[] y = b.clone();
+        for (int i = 0; i < n; i++) {                                 // Uᵀ y = b
+            for (int k = 0; k < i; k++) y[i] -= u[k * n + i] * y[k];
+            y[i] /= u[i * n + i];
+        }
+        for (int i = n - 1; i >= 0; i--) {                            // U x = y
+            for (int k = i + 1; k < n; k++) y[i] -= u[i * n + k] * y[k];
+            y[i] /= u[i * n + i];
+        }
+        return y;
     }
 
     /**
