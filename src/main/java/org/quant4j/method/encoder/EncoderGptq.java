@@ -75,9 +75,10 @@ public final class EncoderGptq {
         /** Asymmetric grids: shrink the group's min and max ends independently ((steps + 1)² ranges) instead of together. */
         public Options withClipEachEnd(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, on, refit, biasLayers, refitNorms); }
 
-        /** {@link #refitScales} after GPTQ, {@code rounds} times (GPTQ again on the refit grids between rounds). */
+        /** Each block's LayerNorm γ, β refit against the float model's LayerNorm outputs ({@link TwinCalibration}). */
         public Options withRefitNorms(boolean on) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, refit, biasLayers, on); }
 
+        /** {@link #refitScales} after GPTQ, {@code rounds} times (GPTQ again on the refit grids between rounds). */
         public Options withRefit(int rounds) { return new Options(clip, maxShrink, grid, eightBit, floatTarget, ridge, biasCorrection, clipEachEnd, rounds, biasLayers, refitNorms); }
     }
 
