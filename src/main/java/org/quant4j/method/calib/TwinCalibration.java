@@ -130,9 +130,7 @@ public final class TwinCalibration {
     /** Tᵀ of a square F32 transform (cols, cols). */
     private static Tensor transpose(Tensor t) {
         int c = (int) t.cols();
-        float[] a = org.quant4j.kernel.MatMul.toFloats(t), b = new float[c * c];
-        for (int i = 0; i < c; i++) for (int j = 0; j < c; j++) b[j * c + i] = a[i * c + j];
-        return Tensor.ofFloats(t.name() + ".T", b, c, c);
+        return Tensor.ofFloats(t.name() + ".T", org.quant4j.method.rotation.Rotations.transpose(org.quant4j.kernel.MatMul.toFloats(t), c, c), c, c);
     }
 
     /** Each row x of each (len, cols) array replaced by T·x. */

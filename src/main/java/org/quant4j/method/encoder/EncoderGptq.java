@@ -198,7 +198,7 @@ public final class EncoderGptq {
             String refit = "";
             for (int round = 1; round <= o.refit() && !eight; round++) {
                 double[] before = new double[1], after1 = new double[1];
-                float[] s = refitScales(r, target, damped(hessian, cols, go.percdamp()), before, after1);
+                float[] s = refitScales(r, target, damped(hessian, cols, r.percdamp()), before, after1);
                 refit += String.format(", refit %d: error × %.3f", round, after1[0] / before[0]);
                 if (round < o.refit()) {                                  // GPTQ again on the refit grids
                     float[] zero = r.zero();
