@@ -40,7 +40,11 @@ public final class EncoderGptqStudy {
         Tokenizer tok = Tokenizers.fromMetadata(f32.metadata(), f32.source());
         Bert base = new Bert(f32);
         List<String> all = EmbeddingAgreement.sentences(text, 100_000);
-        List<int[]> eval = all.subList(0, corpus).stream().map(s -> base.truncate(tok.encode(s, true, false))).toList();
+        // -Dstudy.evalOffset=K evaluates sentences K .. K+N instead (a second held-out set; K ≥ N + 2048 keeps it
+        // disjoint from every calibration set, which start after the first N)
+        int offset = Integer.getInteger("study.evalOffset", 0);
+        if (offset != 0 && offset < corpus + 2048) throw new IllegalArgumentException("study.evalOffset must be 0 or ≥ " + (corpus + 2048));
+        List<int[]> eval = all.subList(offset, offset + corpus).stream().map(s -> base.truncate(tok.encode(s, true, false))).toList();
         float[][] reference = eval.stream().map(base::embed).toArray(float[][]::new);
         // calibration sets, all disjoint from the evaluation sentences
         int[][] next128 = ids(base, tok, all.subList(corpus, corpus + 128));                       // EncoderComparison's set
@@ -231,6 +235,14 @@ public final class EncoderGptqStudy {
                 s6.withRefit(1).withRefitNorms(true), REFIT_LOG));
         variants.put("S7 Hadamard q/k/v+up, clip each end, float target 0.1, refit 1, LayerNorm refit, next1024", () -> EncoderGptq.apply(rotated02.get(), next1024, g32,
                 s6.withClipEachEnd(true).withRefit(1).withRefitNorms(true), REFIT_LOG));
+        // session 8: a 4-bit file type mix, as llama.cpp's Q4_K_M gives attn_v and some ffn_down more bits: the
+        // session-7 recipe with a few sensitive tensors at 8 bits (the bits per linear weight are in the table)
+        EncoderGptq.Options s7 = s6.withRefit(1);
+        for (String[] mix : new String[][]{{"attn_v", "attn_v"}, {"attn_v in blocks 3-5", "blk\\.[345]\\.attn_v"},
+                {"attn_v + ffn_up in block 5", "blk\\.5\\.(attn_v|ffn_up)"}, {"attn_v, ffn_up in block 5", "attn_v|blk\\.5\\.ffn_up"}}) {
+            variants.put("S8 Hadamard q/k/v+up, clipped grid, float target 0.1, refit 1, next512, " + mix[0] + " W8", () -> EncoderGptq.apply(rotated02.get(), next512, g32,
+                    s7.withEightBit(Pattern.compile(mix[1])), REFIT_LOG));
+        }
         Gptq.Options g16 = new Gptq.Options(4, false, 16, true, true, 0.3, 128, true);
         variants.put("S7 g16 Hadamard q/k/v+up, clipped grid, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6, null));
         variants.put("S7 g16 Hadamard q/k/v+up, clip each end, float target 0.1, next512", () -> EncoderGptq.apply(rotated02.get(), next512, g16, s6.withClipEachEnd(true), null));
@@ -267,8 +279,8 @@ public final class EncoderGptqStudy {
             return q;
         });
 
-        System.out.println("| variant | size (MiB, tensors) | mean cos | min cos | top-10 agreement |");
-        System.out.println("|---|---:|---:|---:|---:|");
+        System.out.println("| variant | size (MiB, tensors) | bits per linear weight | mean cos | min cos | top-10 agreement |");
+        System.out.println("|---|---:|---:|---:|---:|---:|");
         for (var v : variants.entrySet()) {
             if (!only.matcher(v.getKey()).find()) continue;
             long t0 = System.nanoTime();
@@ -284,9 +296,13 @@ public final class EncoderGptqStudy {
             EmbeddingAgreement.Result r = EmbeddingAgreement.compare(reference, e, queries);
             int worst = 0;
             for (int i = 0; i < e.length; i++) if (Bert.cosine(reference[i], e[i]) < Bert.cosine(reference[worst], e[worst])) worst = i;
-            System.out.printf(Locale.ROOT, "    worst: sentence %d (%d tokens): %s%n", worst, eval.get(worst).length, all.get(worst));
-            System.out.printf(Locale.ROOT, "| %s | %.1f | %.6f | %.6f | %.2f %% |   (%.0f s)%n", v.getKey(), m.byteSize() / 1048576.0,
-                    r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
+            System.out.printf(Locale.ROOT, "    worst: sentence %d (%d tokens): %s%n", offset + worst, eval.get(worst).length, all.get(offset + worst));
+            long linearBytes = 0, linearWeights = 0;                     // the six linear kinds' weights (not embeddings, norms, rotations)
+            for (var t : m.tensors().values()) {
+                if (linear.matcher(t.name()).matches()) { linearBytes += t.data().byteSize(); linearWeights += t.size(); }
+            }
+            System.out.printf(Locale.ROOT, "| %s | %.1f | %.2f | %.6f | %.6f | %.2f %% |   (%.0f s)%n", v.getKey(), m.byteSize() / 1048576.0,
+                    8.0 * linearBytes / linearWeights, r.meanCosine(), r.minCosine(), 100 * r.top10(), (System.nanoTime() - t0) / 1e9);
         }
     }
 
