@@ -80,6 +80,31 @@ class BertQuantizeTest {
         assertTrue(minCosine(m) > 0.999);
     }
 
+    /** Issue 8's 8-bit goal on disk: a Q8_0 file with 5-bit word embeddings, smaller than the int8 twin's .onnx. */
+    @Test void eightBitFileIsSmallerThanTheInt8TwinAndCloseToFp32(@TempDir Path dir) throws java.io.IOException {
+        Model q = org.quant4j.method.kquant.GgufQuantize.apply(f32, new org.quant4j.method.kquant.GgufQuantize.Options(
+                org.quant4j.method.kquant.LlamaFileType.Q8_0, false, java.util.List.of(), null, GgmlType.Q5_1, false, null));
+        Path out = dir.resolve("minilm-q8_0-e5_1.gguf");
+        GgufModelWriter.write(q, out, null);
+        long twin = java.nio.file.Files.size(Encoders.onnx(Encoders.MINILM_Q));
+        assertTrue(java.nio.file.Files.size(out) < twin, java.nio.file.Files.size(out) + " bytes against the twin's " + twin);
+        try (Model back = ModelLoader.load(out)) {
+            assertEquals(GgmlType.Q5_1, back.tensor("token_embd.weight").type());
+            assertEquals(GgmlType.Q8_0, back.tensor("blk.0.attn_v.weight").type());
+            double min = minCosine(back);
+            assertTrue(min > 0.998, "min cosine " + min);
+        }
+    }
+
+    /** A per-channel encoder has no file format yet: the error says what does work. */
+    @Test void perChannelEncoderExportSaysWhatWorks(@TempDir Path dir) {
+        Model w8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL), LINEAR);
+        var e = assertThrows(org.quant4j.util.Q4jException.class, () -> org.quant4j.io.hf.HfCheckpoint.save(w8, dir.resolve("out"), 1L << 30));
+        assertTrue(e.getMessage().contains("write an encoder as GGUF"), e.getMessage());
+        var g = assertThrows(org.quant4j.util.Q4jException.class, () -> GgufModelWriter.write(w8, dir.resolve("out.gguf"), null));
+        assertTrue(g.getMessage().contains("--group-size 32"), g.getMessage());
+    }
+
     @Test void ggufExportReloadsToTheSameEmbeddings(@TempDir Path dir) {
         Model q8 = rtn(f32, QuantScheme.symmetric(8, Granularity.CHANNEL).withGroupSize(32), LINEAR);
         Path out = dir.resolve("minilm-q8_0.gguf");

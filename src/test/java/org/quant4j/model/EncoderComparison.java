@@ -132,6 +132,12 @@ public final class EncoderComparison {
             for (LlamaFileType ft : new LlamaFileType[]{LlamaFileType.Q8_0, LlamaFileType.Q6_K, LlamaFileType.Q4_K_M}) {
                 variants.add(lazy("quant4j GGUF " + ft + " (llama-quantize's mix)", () -> GgufQuantize.apply(f32, GgufQuantize.Options.of(ft)), ft + ".gguf", tmp));
             }
+            // the 8-bit file on disk under the int8 twin's size: Q8_0 with the word embeddings (half the weights) in a
+            // 5-bit type of 32-blocks (384-wide rows take no K-quant): quantize --type Q8_0 --token-embedding-type Q5_0
+            for (org.quant4j.format.GgmlType te : new org.quant4j.format.GgmlType[]{org.quant4j.format.GgmlType.Q5_0, org.quant4j.format.GgmlType.Q5_1}) {
+                variants.add(lazy("quant4j GGUF Q8_0, token_embd " + te, () -> GgufQuantize.apply(f32,
+                        new GgufQuantize.Options(LlamaFileType.Q8_0, false, List.of(), null, te, false, null)), "Q8_0-" + te + ".gguf", tmp));
+            }
 
             float[][] reference = null;
             List<Row> rows = new ArrayList<>();

@@ -106,7 +106,7 @@ public final class GgufModelWriter {
             }
             if (same == null) {
                 throw new org.quant4j.util.Q4jException("tensor " + t.name() + ": " + q.name() + " has no GGUF equivalent (only "
-                        + "groups of 32 do: symmetric 4- and 8-bit as Q4_0, Q8_0, asymmetric 4-bit as Q4_1); save it as safetensors, or quantize to a GGUF type");
+                        + "groups of 32 do: symmetric 4- and 8-bit as Q4_0, Q8_0, asymmetric 4-bit as Q4_1); save it as safetensors (decoders), or quantize to a GGUF type (--group-size 32, or --type T)");
             }
             if (same == GgmlType.Q4_1) return new PendingTensor(t.name(), same, t.shape(), () -> toQ4_1(t, q));
             return new PendingTensor(t.name(), same, t.shape(), t::data);

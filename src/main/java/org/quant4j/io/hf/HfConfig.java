@@ -276,7 +276,8 @@ public record HfConfig(String hfArchitecture, LlamaConfig config, ObjectNode jso
         return switch (c.architecture()) {
             case "llama" -> requested != null && (requested.equals(LLAMA) || requested.equals(MISTRAL)) ? requested : LLAMA;
             case "qwen2" -> QWEN2;
-            default -> throw new Q4jException("architecture " + c.architecture() + " has no Hugging Face config.json writer (supported: llama, qwen2)");
+            default -> throw new Q4jException("architecture " + c.architecture() + " has no Hugging Face config.json writer (supported: llama, qwen2)"
+                    + (c.architecture().equals("bert") ? "; write an encoder as GGUF (.gguf): groups of 32 (--group-size 32) or a llama.cpp type (--type Q8_0)" : ""));
         };
     }
 
